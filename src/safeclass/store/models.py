@@ -325,3 +325,21 @@ class AuditEntry(Base):
     school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"))
     action: Mapped[str] = mapped_column(String(60))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class LessonEventRecord(Base):
+    """One event of a lesson's log: append-only, each row carrying the hash of the one before, so
+    that any edit or deletion breaks the chain where it happened (`safeclass audit verify`)."""
+
+    __tablename__ = "lesson_events"
+    __table_args__ = (UniqueConstraint("lesson_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    type: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(80), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
