@@ -47,7 +47,16 @@ def consent_status(
     in_scope = [record for record in records if record.scope is scope]
     if not in_scope:
         return ConsentStatus.MISSING
-    latest = max(in_scope, key=lambda record: record.last_changed_at)
+    # The latest word counts. Words given at the same instant are read the safe way: a withdrawal
+    # over a yes, a yes on an old form over one on the current form, whatever order they came in.
+    latest = max(
+        in_scope,
+        key=lambda record: (
+            record.last_changed_at,
+            record.withdrawn_at is not None,
+            record.text_version != current_version,
+        ),
+    )
     if latest.withdrawn_at is not None:
         return ConsentStatus.WITHDRAWN
     if latest.text_version != current_version:

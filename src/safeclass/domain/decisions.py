@@ -21,6 +21,7 @@ class ReasonCode(enum.StrEnum):
     NO_STAFF = "no_staff"
     NO_PUPILS = "no_pupils"
     ONE_TO_ONE = "one_to_one"
+    TIMES_OK = "times_ok"
     BAD_TIMES = "bad_times"
     # Consent
     CONSENT_GIVEN = "consent_given"

@@ -192,7 +192,7 @@ class ChoiceSetting(Setting[E]):
         return self.labels.get(value, value.value)
 
     def stricter_direction(self) -> str:
-        order = " > ".join(choice.value for choice in self.strictest_first)
+        order = ", then ".join(self.describe(choice) for choice in self.strictest_first)
         return f"strictest first: {order}"
 
 
@@ -636,6 +636,15 @@ SETTINGS: tuple[Setting[Any], ...] = (
 SETTINGS_BY_KEY: Mapping[str, Setting[Any]] = {setting.key: setting for setting in SETTINGS}
 
 
+def _check_valid(setting: Setting[Any], value: object) -> None:
+    """Raise unless `value` is one the setting can take (right type, in range)."""
+    try:
+        stored = setting.to_json(value)
+    except AttributeError:  # a plain string where a choice (an enum member) was expected
+        raise SettingValueError(f'"{setting.title}" cannot be {value!r}.') from None
+    setting.coerce(stored)
+
+
 def setting_for_key(key: str) -> Setting[Any]:
     try:
         return SETTINGS_BY_KEY[key]
@@ -652,6 +661,22 @@ class TrustPolicy:
 
     values: Mapping[str, Any]
     locks: frozenset[str]
+
+    def __post_init__(self) -> None:
+        # Resolution trusts these values, so a policy built by hand is held to the same rules as
+        # one read from storage: every setting valued and in range, fixed settings at their
+        # default and locked.
+        unknown = (set(self.values) | self.locks) - SETTINGS_BY_KEY.keys()
+        if unknown:
+            raise SettingValueError(f'There is no setting called "{min(unknown)}".')
+        for setting in SETTINGS:
+            if setting.key not in self.values:
+                raise SettingValueError(f'The trust\'s policy has no value for "{setting.title}".')
+            _check_valid(setting, self.values[setting.key])
+            if setting.fixed and (
+                self.values[setting.key] != setting.default or setting.key not in self.locks
+            ):
+                raise SettingValueError(_fixed(setting).message)
 
     @classmethod
     def defaults(cls) -> TrustPolicy:
@@ -671,7 +696,12 @@ class TrustPolicy:
             use_stored = stored is not None and not setting.fixed
             resolved[setting.key] = setting.coerce(stored) if use_stored else setting.default
             locked = locks.get(setting.key, setting.trust_locked)
-            if setting.fixed or locked is True:
+            if not isinstance(locked, bool):
+                # Read as "unlocked", a corrupted lock would quietly let schools loosen the rule.
+                raise SettingValueError(
+                    f'The trust\'s lock on "{setting.title}" must be on or off.'
+                )
+            if setting.fixed or locked:
                 lock_keys.add(setting.key)
         return cls(values=resolved, locks=frozenset(lock_keys))
 
@@ -821,16 +851,24 @@ def _apply_level(
             continue
         decision = check(current.setting, value)
         if not decision.allowed:
+            note = f"The {level.value} value was not used: {decision.message}"
             result[key] = ResolvedSetting(
                 current.setting,
                 current.value,
                 current.source,
                 current.locked,
-                note=f"The {level.value} value was not used: {decision.message}",
+                note=_join_notes(current.note, note),
             )
         elif decision.reason_code is not ReasonCode.SAME_AS_CURRENT:
-            result[key] = ResolvedSetting(current.setting, value, level, current.locked)
+            result[key] = ResolvedSetting(
+                current.setting, value, level, current.locked, note=current.note
+            )
     return result
+
+
+def _join_notes(earlier: str | None, later: str) -> str:
+    # A lesson's refused option must not hide that the school's value was refused too.
+    return later if earlier is None else f"{earlier} {later}"
 
 
 def parse_overrides(stored: Mapping[str, object]) -> tuple[dict[str, Any], list[str]]:

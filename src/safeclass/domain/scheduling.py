@@ -35,4 +35,4 @@ def check_lesson_times(starts_at: datetime, ends_at: datetime) -> Decision:
         return Decision.refuse(ReasonCode.BAD_TIMES, "A lesson must end after it starts.")
     if (ends_at - starts_at).total_seconds() > 6 * 3600:
         return Decision.refuse(ReasonCode.BAD_TIMES, "A lesson can last at most six hours.")
-    return Decision.allow(ReasonCode.STAFFING_OK, "The lesson times are fine.")
+    return Decision.allow(ReasonCode.TIMES_OK, "The lesson times are fine.")

@@ -15,6 +15,7 @@ _NAMED = {
     "rec": RECEPTION,
     "yr": RECEPTION,
     "reception": RECEPTION,
+    "year r": RECEPTION,
 }
 _NUMBERED = re.compile(r"^(?:y|yr|year)?\s*(\d{1,2})$")
 

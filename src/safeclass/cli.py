@@ -1,0 +1,404 @@
+"""The `safeclass` command: run the server, upgrade the database, load the demo, show the policy,
+import rosters and add staff.
+
+Mistakes in what a person typed (a bad file, an unknown school or lesson) end with one plain line
+and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from safeclass.actions.demo import DemoAccount, load_demo
+from safeclass.actions.roster import ImportResult, RosterImportError, import_roster
+from safeclass.actions.staff import StaffError, add_staff, normalise_email, set_password
+from safeclass.config import Config
+from safeclass.domain.policy import (
+    EffectivePolicy,
+    Level,
+    SettingValueError,
+    parse_overrides,
+    resolve,
+)
+from safeclass.store.db import make_engine, make_session_factory, transaction, upgrade
+from safeclass.store.models import Lesson, School, StaffMember, StaffRole, Trust
+from safeclass.store.queries import trust_policy
+
+app = typer.Typer(
+    help="SafeClass: live online lessons with the school's safeguarding rules built in.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+policy_app = typer.Typer(help="The live-teaching policy.", no_args_is_help=True)
+import_app = typer.Typer(help="Import data from the school's MIS.", no_args_is_help=True)
+staff_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(policy_app, name="policy")
+app.add_typer(import_app, name="import")
+app.add_typer(staff_app, name="staff")
+
+
+class UserError(Exception):
+    """Something the person running the command can put right. The message says how."""
+
+
+def _out() -> Console:
+    return Console(highlight=False)
+
+
+def _fail(message: str) -> NoReturn:
+    Console(stderr=True, highlight=False).print(Text(f"Error: {message}", style="bold red"))
+    raise typer.Exit(1)
+
+
+@contextmanager
+def _database(config: Config) -> Iterator[sessionmaker[Session]]:
+    """The database, brought up to date first (upgrading is quick and safe to repeat)."""
+    engine = make_engine(config.database_url)
+    try:
+        try:
+            upgrade(engine)
+        except OperationalError as error:
+            raise UserError(f"Cannot open the database: {error.orig}") from None
+        yield make_session_factory(engine)
+    except UserError as error:
+        _fail(str(error))
+    finally:
+        engine.dispose()
+
+
+def _school(session: Session, slug: str) -> School:
+    school = session.scalar(select(School).where(School.slug == slug.strip().lower()))
+    if school is not None:
+        return school
+    known = ", ".join(session.scalars(select(School.slug).order_by(School.slug)))
+    hint = f" The schools are: {known}." if known else " There are no schools yet."
+    raise UserError(f'There is no school called "{slug}".{hint}')
+
+
+def _only_trust(session: Session) -> Trust:
+    trusts = session.scalars(select(Trust).order_by(Trust.id).limit(2)).all()
+    if not trusts:
+        raise UserError("There is no trust in the database yet.")
+    if len(trusts) > 1:
+        raise UserError("This server holds more than one trust: say which school with --school.")
+    return trusts[0]
+
+
+def _signin_url(config: Config) -> str:
+    host = config.host
+    if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - listening everywhere; show a usable address
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{config.port}/signin"
+
+
+# --- Commands.
+
+
+@app.command()
+def serve() -> None:
+    """Run the web app (SAFECLASS_HOST and SAFECLASS_PORT say where)."""
+    import uvicorn
+
+    # Imported here so the other commands work without loading the web app.
+    from safeclass.web.app import create_app
+
+    config = Config.from_env()
+    with _database(config):
+        pass
+    uvicorn.run(create_app(config), host=config.host, port=config.port)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the database, or bring it up to date."""
+    with _database(Config.from_env()):
+        pass
+    _out().print("The database is up to date.")
+
+
+@app.command()
+def demo(
+    if_empty: Annotated[
+        bool,
+        typer.Option(
+            "--if-empty",
+            help="Do nothing (and succeed) if the database already holds data; still print the "
+            "demo accounts.",
+        ),
+    ] = False,
+) -> None:
+    """Load a demo trust into an empty database and print the demo accounts."""
+    config = Config.from_env()
+    with _database(config) as factory, transaction(factory) as session:
+        summary = load_demo(session)
+    out = _out()
+    if summary.created:
+        out.print(
+            f"Loaded the demo trust [bold]{summary.trust_name}[/]: {summary.pupils} pupils, "
+            f"{summary.parents} parents and carers, {summary.lessons} lessons today."
+        )
+    elif not if_empty:
+        out.print(
+            Text(
+                f'The database already holds "{summary.trust_name}", so the demo was not loaded. '
+                "The demo loads only into an empty database."
+            )
+        )
+    if summary.accounts:
+        out.print(f"\nSign in at [bold]{_signin_url(config)}[/] with one of these accounts:")
+        out.print(_accounts_table(summary.accounts))
+    if not summary.created and not if_empty:
+        raise typer.Exit(1)
+
+
+def _accounts_table(accounts: Sequence[DemoAccount]) -> Table:
+    table = Table("Email", "Password", "Name", "Roles", "School")
+    for account in accounts:
+        table.add_row(
+            account.email,
+            account.password,
+            account.display_name,
+            ", ".join(account.roles),
+            ", ".join(account.schools),
+        )
+    return table
+
+
+@policy_app.command("show")
+def policy_show(
+    school: Annotated[
+        str | None, typer.Option("--school", help="The school's short name (slug).")
+    ] = None,
+    lesson: Annotated[int | None, typer.Option("--lesson", help="A lesson's number.")] = None,
+) -> None:
+    """Show the policy in force, and where each value comes from."""
+    with _database(Config.from_env()) as factory, factory() as session:
+        try:
+            title, policy, problems = _policy_for(session, school, lesson)
+        except UserError as error:
+            _fail(str(error))
+        except SettingValueError as error:
+            _fail(f"The trust's stored policy cannot be read: {error}")
+    out = _out()
+    out.print(Text(title, style="bold"))
+    out.print(_policy_table(policy))
+    for problem in problems:
+        out.print(Text(f"Note: {problem}"))
+
+
+def _policy_for(
+    session: Session, school_slug: str | None, lesson_id: int | None
+) -> tuple[str, EffectivePolicy, list[str]]:
+    if lesson_id is not None:
+        lesson = session.get(Lesson, lesson_id)
+        if lesson is None:
+            raise UserError(f"There is no lesson number {lesson_id}.")
+        if school_slug is not None and _school(session, school_slug).id != lesson.school_id:
+            raise UserError(f"Lesson {lesson_id} is not at {school_slug}.")
+        school_overrides, school_problems = parse_overrides(lesson.school.policy_overrides)
+        options, option_problems = parse_overrides(lesson.options)
+        title = (
+            f'Policy for lesson {lesson.id}, "{lesson.title}" ({lesson.class_group.name}, '
+            f"{lesson.school.name})"
+        )
+        policy = resolve(trust_policy(lesson.school.trust), school_overrides, options)
+        return title, policy, school_problems + option_problems
+    if school_slug is not None:
+        school = _school(session, school_slug)
+        overrides, problems = parse_overrides(school.policy_overrides)
+        policy = resolve(trust_policy(school.trust), overrides)
+        return f"Policy for {school.name}", policy, problems
+    trust = _only_trust(session)
+    return (
+        f"Policy for {trust.name} (before any school's changes)",
+        resolve(trust_policy(trust)),
+        [],
+    )
+
+
+_SOURCE_WORDS = {Level.TRUST: "trust", Level.SCHOOL: "school", Level.LESSON: "lesson"}
+
+
+def _policy_table(policy: EffectivePolicy) -> Table:
+    table = Table("Setting", "Value", "From", "Locked", "Note")
+    for resolved in policy:
+        setting = resolved.setting
+        if setting.fixed:
+            locked = "fixed"
+        elif resolved.locked:
+            locked = "by the trust"
+        else:
+            locked = "no"
+        table.add_row(
+            setting.title,
+            resolved.describe(),
+            _SOURCE_WORDS[resolved.source],
+            locked,
+            resolved.note or "",
+        )
+    return table
+
+
+@import_app.command("roster")
+def import_roster_command(
+    file: Annotated[Path, typer.Argument(help="The CSV file exported from your MIS.")],
+    school: Annotated[str, typer.Option("--school", help="The school's short name (slug).")],
+) -> None:
+    """Import pupils, classes and parents from a CSV file. Nothing is imported if any row is
+    wrong: every problem is listed with its row number."""
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        _fail(f"Cannot read {file}: {error.strerror or error}.")
+    with _database(Config.from_env()) as factory:
+        try:
+            with transaction(factory) as session:
+                found = _school(session, school)
+                school_name = found.name
+                result = import_roster(session, school=found, csv_text=data, actor=None)
+        except UserError as error:
+            _fail(str(error))
+        except RosterImportError as refused:
+            err = Console(stderr=True, highlight=False)
+            for problem in refused.errors:
+                err.print(Text(str(problem)))
+            count = len(refused.errors)
+            _fail(
+                f"{count} problem{'s' if count != 1 else ''} found in {file.name}. Nothing was "
+                "imported: fix the file and import it again."
+            )
+    _print_import(school_name, result)
+
+
+def _print_import(school_name: str, result: ImportResult) -> None:
+    out = _out()
+    if not result.changed:
+        out.print(Text(f"{school_name}'s roster already matches the file: nothing changed."))
+    else:
+        out.print(Text(f"Imported the roster for {school_name}.", style="bold"))
+    table = Table("", "Count")
+    table.add_row("Pupils added", str(result.pupils_created))
+    table.add_row("Pupils updated", str(result.pupils_updated))
+    table.add_row("Pupils unchanged", str(result.pupils_unchanged))
+    table.add_row("Parents and carers added", str(result.parents_created))
+    table.add_row("Classes added", str(result.classes_created))
+    out.print(table)
+    if result.ignored_columns:
+        out.print(
+            Text(
+                "These columns were ignored (SafeClass does not keep them): "
+                + ", ".join(result.ignored_columns)
+            )
+        )
+
+
+def _roles(values: Sequence[str]) -> list[StaffRole]:
+    roles = []
+    for value in values:
+        try:
+            roles.append(StaffRole(value.strip().lower().replace("-", "_")))
+        except ValueError:
+            allowed = ", ".join(role.value for role in StaffRole)
+            raise UserError(f'There is no role "{value}". The roles are: {allowed}.') from None
+    return roles
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@staff_app.command("add")
+def staff_add(
+    email: Annotated[
+        str, typer.Option("--email", help="Their email address: they sign in with it.")
+    ],
+    name: Annotated[str, typer.Option("--name", help="Their name, as pupils and staff see it.")],
+    role: Annotated[
+        list[str],
+        typer.Option(
+            "--role",
+            help="teacher, teaching_assistant, safeguarding_lead, school_admin or trust_admin. "
+            "Give --role again for more than one.",
+        ),
+    ],
+    school: Annotated[
+        str | None,
+        typer.Option("--school", help="The school's short name (slug); not for a trust admin."),
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Add a member of staff. You are asked for their password twice (it is not shown)."""
+    with _database(Config.from_env()) as factory:
+        try:
+            with transaction(factory) as session:
+                roles = _roles(role)
+                found = _school(session, school) if school is not None else None
+                trust = found.trust if found is not None else _only_trust(session)
+                if _email_taken(session, email):
+                    raise UserError(f"There is already a staff account for {email.strip()}.")
+                password = _read_password(password_stdin)
+                member = add_staff(
+                    session,
+                    trust=trust,
+                    email=email,
+                    display_name=name,
+                    password=password,
+                    roles=[
+                        (each, None if each is StaffRole.TRUST_ADMIN else found) for each in roles
+                    ],
+                    actor=None,
+                )
+                added = f"Added {member.display_name} ({member.email})."
+        except (UserError, StaffError) as error:
+            _fail(str(error))
+    _out().print(Text(added))
+
+
+@staff_app.command("set-password")
+def staff_set_password(
+    email: Annotated[str, typer.Option("--email", help="Their email address.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Set a member of staff's password. You are asked for it twice (it is not shown)."""
+    with _database(Config.from_env()) as factory:
+        try:
+            with transaction(factory) as session:
+                member = session.scalar(
+                    select(StaffMember).where(StaffMember.email == normalise_email(email))
+                )
+                if member is None:
+                    raise UserError(f"There is no staff account for {email.strip()}.")
+                set_password(
+                    session, staff=member, password=_read_password(password_stdin), actor=None
+                )
+        except (UserError, StaffError) as error:
+            _fail(str(error))
+    _out().print(Text(f"The password for {normalise_email(email)} is set."))
+
+
+def _email_taken(session: Session, email: str) -> bool:
+    query = select(func.count()).where(StaffMember.email == normalise_email(email))
+    return bool(session.scalar(query))

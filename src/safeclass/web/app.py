@@ -1,0 +1,59 @@
+"""The FastAPI app factory. Database migrations are the CLI's job, not the app's."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+from safeclass.config import Config
+from safeclass.store.db import make_engine, make_session_factory
+from safeclass.web.context import WebContext
+from safeclass.web.csrf import OriginCheckMiddleware, SignInFormTokens
+from safeclass.web.errors import ServerErrorPageMiddleware, form_expired_page, install_error_pages
+from safeclass.web.pages import admin, school_policy, signin
+from safeclass.web.rendering import STATIC_DIR, Renderer
+from safeclass.web.security_headers import SecurityHeadersMiddleware
+
+# Every page module's router. Tests walk these to check that each POST route demands a token.
+ROUTERS = (signin.router, admin.router, school_policy.router)
+
+
+def create_app(config: Config, *, session_factory: sessionmaker[Session] | None = None) -> FastAPI:
+    if session_factory is None:
+        session_factory = make_session_factory(make_engine(config.database_url))
+    renderer = Renderer()
+    app = FastAPI(
+        title="SafeClass",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.safeclass = WebContext(
+        config=config,
+        session_factory=session_factory,
+        renderer=renderer,
+        sign_in_tokens=SignInFormTokens(config.secret_key()),
+    )
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_error_pages(app)
+
+    def origin_refused() -> Response:
+        return form_expired_page(renderer)
+
+    # The last added runs first: security headers wrap every response (refusals and error pages
+    # included), and the Origin check happens before any handler reads a form.
+    app.add_middleware(
+        OriginCheckMiddleware, require_https=config.secure_cookies, refusal=origin_refused
+    )
+    app.add_middleware(ServerErrorPageMiddleware, renderer=renderer)
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app

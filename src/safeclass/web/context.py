@@ -1,0 +1,33 @@
+"""What every request handler needs from the app, in one typed place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import HTTPConnection
+
+from safeclass.config import Config
+from safeclass.timeutil import utc_now
+from safeclass.web.csrf import SignInFormTokens
+from safeclass.web.ratelimit import SignInRateLimiter
+from safeclass.web.rendering import Renderer
+
+
+@dataclass
+class WebContext:
+    config: Config
+    session_factory: sessionmaker[Session]
+    renderer: Renderer
+    sign_in_tokens: SignInFormTokens
+    # Replaceable by tests (a fake clock for lockouts, a different "now" for session expiry).
+    sign_in_limiter: SignInRateLimiter = field(default_factory=SignInRateLimiter)
+    now: Callable[[], datetime] = utc_now
+
+
+def web_context(connection: HTTPConnection) -> WebContext:
+    context = connection.app.state.safeclass
+    assert isinstance(context, WebContext)
+    return context
