@@ -282,6 +282,8 @@ def test_staff_and_classes_of_another_school_are_refused(session_factory: Any) -
         assert "does not work at School oakfield" in as_host.value.decision.message
         assert "cannot join" in as_second.value.decision.message
         assert "is not at School oakfield" in wrong_class.value.decision.message
+        for refusal in (as_host, as_second, wrong_class):
+            assert refusal.value.decision.reason_code is ReasonCode.NOT_AT_SCHOOL
 
 
 def test_a_switched_off_account_cannot_host(session_factory: Any) -> None:

@@ -123,7 +123,7 @@ def _refuse_unless(decision: Decision) -> None:
 def _check_class(school: School, class_group: ClassGroup) -> Decision:
     if class_group.school_id != school.id:
         return Decision.refuse(
-            ReasonCode.NO_PUPILS, f'The class "{class_group.name}" is not at {school.name}.'
+            ReasonCode.NOT_AT_SCHOOL, f'The class "{class_group.name}" is not at {school.name}.'
         )
     return Decision.allow(ReasonCode.STAFFING_OK, "The class is at this school.")
 
@@ -132,7 +132,7 @@ def _check_works_here(school: School, member: StaffMember, *, as_host: bool) -> 
     """Only active staff with a role at this school take part: a trust-wide role is not enough."""
     doing = "host" if as_host else "join"
     refusal = Decision.refuse(
-        ReasonCode.NO_STAFF,
+        ReasonCode.NOT_AT_SCHOOL,
         f"{member.display_name} does not work at {school.name}, so cannot {doing} its lessons.",
     )
     if not member.active:

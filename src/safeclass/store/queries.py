@@ -47,6 +47,9 @@ def current_consent_versions(session: Session, trust_id: int) -> dict[ConsentSco
 
 
 def pupil_consent_facts(pupil: Pupil) -> PupilConsentFacts:
+    """Consent counts only from parents and carers linked to the pupil now: once a school unlinks
+    someone (a change of carer, a court order), what they said no longer lets the pupil in."""
+    linked = {link.parent_id for link in pupil.parent_links}
     return PupilConsentFacts(
         pupil_id=pupil.id,
         display_name=pupil.display_name,
@@ -59,6 +62,7 @@ def pupil_consent_facts(pupil: Pupil) -> PupilConsentFacts:
                 withdrawn_at=consent.withdrawn_at,
             )
             for consent in pupil.consents
+            if consent.parent_id in linked
         ),
     )
 

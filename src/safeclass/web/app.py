@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
+from safeclass.actions.live import LiveLessons
 from safeclass.config import Config
 from safeclass.store.db import make_engine, make_session_factory
+from safeclass.web import lesson_socket
 from safeclass.web.context import WebContext
 from safeclass.web.csrf import OriginCheckMiddleware, SignInFormTokens
 from safeclass.web.errors import ServerErrorPageMiddleware, form_expired_page, install_error_pages
+from safeclass.web.join_tokens import JoinTokenReader, NoJoinLinks
 from safeclass.web.pages import admin, school_policy, signin
 from safeclass.web.rendering import STATIC_DIR, Renderer
 from safeclass.web.security_headers import SecurityHeadersMiddleware
@@ -20,21 +28,50 @@ from safeclass.web.security_headers import SecurityHeadersMiddleware
 ROUTERS = (signin.router, admin.router, school_policy.router)
 
 
-def create_app(config: Config, *, session_factory: sessionmaker[Session] | None = None) -> FastAPI:
+log = logging.getLogger(__name__)
+TICK_SECONDS = 1.0
+
+
+def create_app(
+    config: Config,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    live: LiveLessons | None = None,
+    join_tokens: JoinTokenReader | None = None,
+) -> FastAPI:
     if session_factory is None:
         session_factory = make_session_factory(make_engine(config.database_url))
+    if live is None:
+        live = LiveLessons(session_factory, resume_key=config.secret_key())
     renderer = Renderer()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        restored = await live.restore()
+        if restored:
+            log.info("rebuilt %d live lesson(s) from their logs", restored)
+        ticking = asyncio.create_task(_tick_forever(live))
+        try:
+            yield
+        finally:
+            ticking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticking
+
     app = FastAPI(
         title="SafeClass",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        lifespan=lifespan,
     )
     app.state.safeclass = WebContext(
         config=config,
         session_factory=session_factory,
         renderer=renderer,
         sign_in_tokens=SignInFormTokens(config.secret_key()),
+        live=live,
+        join_tokens=join_tokens or NoJoinLinks(),
     )
 
     @app.get("/healthz")
@@ -43,6 +80,7 @@ def create_app(config: Config, *, session_factory: sessionmaker[Session] | None 
 
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(lesson_socket.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_pages(app)
 
@@ -57,3 +95,13 @@ def create_app(config: Config, *, session_factory: sessionmaker[Session] | None 
     app.add_middleware(ServerErrorPageMiddleware, renderer=renderer)
     app.add_middleware(SecurityHeadersMiddleware)
     return app
+
+
+async def _tick_forever(live: LiveLessons) -> None:
+    """Time passes for live lessons (a lesson without staff ends after its grace period)."""
+    while True:
+        await asyncio.sleep(TICK_SECONDS)
+        try:
+            await live.tick()
+        except Exception:
+            log.exception("lesson tick failed")

@@ -9,9 +9,11 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import HTTPConnection
 
+from safeclass.actions.live import LiveLessons
 from safeclass.config import Config
 from safeclass.timeutil import utc_now
 from safeclass.web.csrf import SignInFormTokens
+from safeclass.web.join_tokens import JoinTokenReader
 from safeclass.web.ratelimit import SignInRateLimiter
 from safeclass.web.rendering import Renderer
 
@@ -22,6 +24,8 @@ class WebContext:
     session_factory: sessionmaker[Session]
     renderer: Renderer
     sign_in_tokens: SignInFormTokens
+    live: LiveLessons
+    join_tokens: JoinTokenReader
     # Replaceable by tests (a fake clock for lockouts, a different "now" for session expiry).
     sign_in_limiter: SignInRateLimiter = field(default_factory=SignInRateLimiter)
     now: Callable[[], datetime] = utc_now

@@ -1,0 +1,307 @@
+"""The lesson's state and what it knows before anyone joins: its rules and who may come.
+
+
+Who counts as "in the room": anyone admitted and connected. Pupils and guests may send or receive
+media or chat only while the lesson is live: at least one member of staff is in the room, nothing is
+suspended, and the room is not held for holding one pupil with one member of staff.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from safeclass.domain.decisions import ReasonCode
+from safeclass.domain.policy import (
+    ADMISSION_MODE,
+    AUTO_LOCK_WHEN_COMPLETE,
+    CLASS_CHAT,
+    MIN_PUPILS_WITHOUT_SECOND_STAFF,
+    NAMED_GUESTS,
+    PERSONAL_INFO_REMINDER,
+    PUPIL_TO_STAFF_CHAT,
+    PUPIL_UNMUTE,
+    PUPIL_VIDEO_VISIBILITY,
+    PUPILS_JOIN_CAMERA_OFF,
+    PUPILS_JOIN_MUTED,
+    SCREEN_SHARING,
+    STAFF_ABSENCE_GRACE_SECONDS,
+    AdmissionMode,
+    EffectivePolicy,
+    PupilUnmute,
+    PupilVideoVisibility,
+    ScreenSharing,
+)
+
+MAX_CHAT_LENGTH = 500
+
+
+class Phase(enum.StrEnum):
+    SCHEDULED = "scheduled"  # no member of staff has come in yet
+    OPEN = "open"  # at least one member of staff is in the room
+    HELD = "held"  # staff were here and are all gone: pupils wait, media stopped
+    ENDED = "ended"
+
+
+class Role(enum.StrEnum):
+    STAFF = "staff"
+    PUPIL = "pupil"
+    GUEST = "guest"
+
+
+class Presence(enum.StrEnum):
+    WAITING = "waiting"
+    ADMITTED = "admitted"
+    LEFT = "left"
+    DENIED = "denied"
+    REMOVED = "removed"
+
+
+class Via(enum.StrEnum):
+    """How someone came to the door."""
+
+    STAFF_SIGN_IN = "staff_sign_in"
+    PUPIL_LINK = "pupil_link"
+    PARENT_LINK = "parent_link"
+    TYPED_CODE = "typed_code"
+    GUEST_INVITE = "guest_invite"
+
+
+class ChatTo(enum.StrEnum):
+    """Where a message goes. There is deliberately no way to name one pupil: pupil-to-pupil
+    private messages cannot exist."""
+
+    CLASS = "class"
+    STAFF = "staff"
+
+
+class HoldReason(enum.StrEnum):
+    NO_STAFF = "no_staff"
+    ONE_TO_ONE = "one_to_one"
+    SUSPENDED = "suspended"
+    NOT_STARTED = "not_started"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Person:
+    """Someone, whatever device they use: `pupil:12`, `staff:3`, `guest:5`."""
+
+    role: Role
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.role.value}:{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> Person:
+        role, _, ident = text.partition(":")
+        return cls(Role(role), ident)
+
+
+# --- What the lesson knows before anyone joins ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RosterPupil:
+    display_name: str
+    consent_ok: bool
+    consent_reason: ReasonCode
+    consent_message: str
+    parent_mediated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RosterStaff:
+    display_name: str
+    is_host: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LessonRules:
+    """The parts of the effective policy that the engine applies, fixed when the lesson starts."""
+
+    admission_mode: AdmissionMode = AdmissionMode.ONE_AT_A_TIME
+    auto_lock: bool = True
+    screen_sharing: ScreenSharing = ScreenSharing.STAFF_AND_GRANTED_PUPILS
+    join_muted: bool = True
+    join_camera_off: bool = True
+    pupil_unmute: PupilUnmute = PupilUnmute.ASK_STAFF
+    pupil_video: PupilVideoVisibility = PupilVideoVisibility.STAFF_ONLY
+    class_chat: bool = True
+    pupil_to_staff_chat: bool = True
+    min_pupils_without_second_staff: int = 2
+    staff_absence_grace_seconds: int = 300
+    named_guests: bool = False
+    reminder_required: bool = True
+
+    @classmethod
+    def from_policy(cls, policy: EffectivePolicy) -> LessonRules:
+        return cls(
+            admission_mode=policy.get(ADMISSION_MODE),
+            auto_lock=policy.get(AUTO_LOCK_WHEN_COMPLETE),
+            screen_sharing=policy.get(SCREEN_SHARING),
+            join_muted=policy.get(PUPILS_JOIN_MUTED),
+            join_camera_off=policy.get(PUPILS_JOIN_CAMERA_OFF),
+            pupil_unmute=policy.get(PUPIL_UNMUTE),
+            pupil_video=policy.get(PUPIL_VIDEO_VISIBILITY),
+            class_chat=policy.get(CLASS_CHAT),
+            pupil_to_staff_chat=policy.get(PUPIL_TO_STAFF_CHAT),
+            min_pupils_without_second_staff=policy.get(MIN_PUPILS_WITHOUT_SECOND_STAFF),
+            staff_absence_grace_seconds=policy.get(STAFF_ABSENCE_GRACE_SECONDS),
+            named_guests=policy.get(NAMED_GUESTS),
+            reminder_required=policy.get(PERSONAL_INFO_REMINDER),
+        )
+
+
+# --- State -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    """One device in the lesson. A person with two devices is two participants."""
+
+    pid: str
+    person: Person
+    display_name: str
+    device: str
+    via: Via
+    presence: Presence
+    connected: bool
+    joined_at: datetime
+    admitted_at: datetime | None = None
+    mic_on: bool = False
+    camera_on: bool = False
+    mic_allowed: bool = True
+    camera_allowed: bool = True
+    hand_raised: bool = False
+    wants_to_speak: bool = False
+    screen_share_granted: bool = False
+    screen_sharing: bool = False
+    duplicate_of: str | None = None
+    parent_present: bool = False
+
+    @property
+    def is_staff(self) -> bool:
+        return self.person.role is Role.STAFF
+
+    @property
+    def in_room(self) -> bool:
+        return self.presence is Presence.ADMITTED and self.connected
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.presence is Presence.WAITING and self.connected
+
+
+@dataclass(frozen=True, slots=True)
+class TurnedAway:
+    """Someone stopped at the door, for the staff's waiting-room panel."""
+
+    person: Person
+    display_name: str
+    reason: ReasonCode
+    message: str
+    at: datetime
+
+
+TURNED_AWAY_KEPT = 50
+
+
+@dataclass(frozen=True, slots=True)
+class LessonState:
+    lesson_id: str
+    rules: LessonRules
+    pupils: Mapping[str, RosterPupil]
+    staff: Mapping[str, RosterStaff]
+    guests: Mapping[str, str]
+    phase: Phase = Phase.SCHEDULED
+    locked: bool = False
+    suspended: bool = False
+    locked_before_suspend: bool = False
+    chat_paused: bool = False
+    chat_paused_before_suspend: bool = False
+    held_since: datetime | None = None
+    participants: Mapping[str, Participant] = field(default_factory=dict)
+    barred: frozenset[Person] = frozenset()
+    turned_away: tuple[TurnedAway, ...] = ()
+    chat_count: int = 0
+    ended_reason: str | None = None
+
+    # Who is where. Derived, never stored, so they cannot drift from the participants.
+
+    def in_room(self, role: Role | None = None) -> list[Participant]:
+        return [
+            p
+            for p in self.participants.values()
+            if p.in_room and (role is None or p.person.role is role)
+        ]
+
+    def waiting(self) -> list[Participant]:
+        return sorted(
+            (p for p in self.participants.values() if p.is_waiting),
+            key=lambda p: (p.joined_at, p.pid),
+        )
+
+    def staff_in_room(self) -> int:
+        return len(self.in_room(Role.STAFF))
+
+    def learners_in_room(self) -> list[Participant]:
+        return [p for p in self.in_room() if not p.is_staff]
+
+    def one_to_one(self) -> bool:
+        """One member of staff with too few pupils and no second adult of the school."""
+        pupils = len(self.in_room(Role.PUPIL))
+        return self.staff_in_room() == 1 and 0 < pupils < self.rules.min_pupils_without_second_staff
+
+    def hold_reason(self) -> HoldReason | None:
+        """Why pupils may not send or receive media or chat now; None when they may."""
+        if self.phase is Phase.ENDED:
+            return HoldReason.ENDED
+        if self.phase is Phase.SCHEDULED:
+            return HoldReason.NOT_STARTED
+        if self.phase is Phase.HELD:
+            return HoldReason.NO_STAFF
+        if self.one_to_one():
+            return HoldReason.ONE_TO_ONE
+        if self.suspended:
+            return HoldReason.SUSPENDED
+        return None
+
+    def pupils_active(self) -> bool:
+        return self.hold_reason() is None
+
+    def participants_of(self, person: Person) -> list[Participant]:
+        return [p for p in self.participants.values() if p.person == person]
+
+    def roster_complete(self) -> bool:
+        """Every pupil on the class list who may join has been let in."""
+        admitted = {
+            p.person.id
+            for p in self.participants.values()
+            if p.person.role is Role.PUPIL and p.presence is Presence.ADMITTED
+        }
+        expected = {pid for pid, pupil in self.pupils.items() if pupil.consent_ok}
+        return bool(expected) and expected <= admitted
+
+    def host_pid(self) -> str | None:
+        for p in self.in_room(Role.STAFF):
+            roster = self.staff.get(p.person.id)
+            if roster is not None and roster.is_host:
+                return p.pid
+        return None
+
+    def sharing(self) -> Participant | None:
+        return next((p for p in self.participants.values() if p.screen_sharing), None)
+
+
+def new_lesson(
+    lesson_id: str,
+    rules: LessonRules,
+    pupils: Mapping[str, RosterPupil],
+    staff: Mapping[str, RosterStaff],
+    guests: Mapping[str, str] | None = None,
+) -> LessonState:
+    return LessonState(lesson_id, rules, dict(pupils), dict(staff), dict(guests or {}))

@@ -1,0 +1,187 @@
+"""What each participant is shown: their own view of the lesson, built from the state alone.
+
+A pupil's view never holds what the policy hides from pupils: nobody in the waiting room but
+themselves, no one turned away at the door, and no other pupil's video unless the policy shows
+pupils' video to the whole class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from safeclass.domain.decisions import ReasonCode
+from safeclass.domain.lesson.decide import admission_refusal
+from safeclass.domain.lesson.media import MediaKind, may_publish, may_receive
+from safeclass.domain.lesson.model import (
+    HoldReason,
+    LessonState,
+    Participant,
+    Presence,
+    Role,
+)
+
+_HOLD_WORDS_FOR_PUPILS = {
+    HoldReason.NOT_STARTED: "Your teacher is not here yet. Please wait: they will let you in.",
+    HoldReason.NO_STAFF: "Your teacher has stepped out. Please wait here: the lesson carries on "
+    "when they are back.",
+    HoldReason.ONE_TO_ONE: "We are waiting for another pupil or a second teacher before the "
+    "lesson can carry on.",
+    HoldReason.SUSPENDED: "Your teacher has paused the lesson for a moment.",
+    HoldReason.ENDED: "This lesson has ended. Thank you for joining.",
+}
+
+_HOLD_WORDS_FOR_STAFF = {
+    HoldReason.NOT_STARTED: "The lesson has not started.",
+    HoldReason.NO_STAFF: "No member of staff is in the lesson: pupils are waiting, with sound "
+    "and video stopped.",
+    HoldReason.ONE_TO_ONE: "Sound, video and chat are paused: with one pupil and one member of "
+    "staff, a second pupil or a second member of staff must join first (no one-to-one "
+    "lessons).",
+    HoldReason.SUSPENDED: "Everything is suspended: pupils' microphones and cameras are off, "
+    "screen sharing is stopped, chat is paused and the lesson is locked.",
+    HoldReason.ENDED: "This lesson has ended.",
+}
+
+
+def hold_words(reason: HoldReason | None, *, for_staff: bool) -> str | None:
+    if reason is None:
+        return None
+    return (_HOLD_WORDS_FOR_STAFF if for_staff else _HOLD_WORDS_FOR_PUPILS)[reason]
+
+
+def view_for(state: LessonState, pid: str) -> dict[str, Any]:
+    viewer = state.participants[pid]
+    hold = state.hold_reason()
+    view: dict[str, Any] = {
+        "lesson": {
+            "id": state.lesson_id,
+            "phase": state.phase.value,
+            "hold": hold.value if hold else None,
+            "hold_message": hold_words(hold, for_staff=viewer.is_staff),
+            "locked": state.locked,
+            "suspended": state.suspended,
+            "chat_paused": state.chat_paused,
+            "ended_reason": state.ended_reason,
+        },
+        "you": _own(state, viewer),
+        "media": _media(state, viewer),
+    }
+    if viewer.is_staff and viewer.in_room:
+        view["in_room"] = [_person(p, full=True) for p in _present(state)]
+        view["waiting"] = [_waiting(state, p) for p in state.waiting()]
+        view["turned_away"] = [
+            {
+                "name": t.display_name,
+                "role": t.person.role.value,
+                "reason": t.reason.value,
+                "message": t.message,
+                "at": t.at.isoformat(),
+            }
+            for t in state.turned_away
+        ]
+        view["expected"] = _expected(state)
+    else:
+        view["in_room"] = (
+            [_person(p, full=False) for p in _present(state) if p.presence is Presence.ADMITTED]
+            if viewer.presence is Presence.ADMITTED
+            else []
+        )
+    return view
+
+
+def _present(state: LessonState) -> list[Participant]:
+    return sorted(state.in_room(), key=lambda p: (not p.is_staff, p.display_name, p.pid))
+
+
+def _own(state: LessonState, viewer: Participant) -> dict[str, Any]:
+    roster = state.staff.get(viewer.person.id) if viewer.is_staff else None
+    return {
+        "pid": viewer.pid,
+        "name": viewer.display_name,
+        "role": viewer.person.role.value,
+        "is_host": bool(roster and roster.is_host),
+        "presence": viewer.presence.value,
+        "mic_on": viewer.mic_on,
+        "mic_allowed": viewer.mic_allowed,
+        "camera_on": viewer.camera_on,
+        "camera_allowed": viewer.camera_allowed,
+        "hand_raised": viewer.hand_raised,
+        "wants_to_speak": viewer.wants_to_speak,
+        "share_granted": viewer.screen_share_granted or viewer.is_staff,
+        "sharing": viewer.screen_sharing,
+    }
+
+
+def _person(participant: Participant, *, full: bool) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "pid": participant.pid,
+        "name": participant.display_name,
+        "role": participant.person.role.value,
+        "sharing": participant.screen_sharing,
+    }
+    if full:
+        shown |= {
+            "mic_on": participant.mic_on,
+            "mic_allowed": participant.mic_allowed,
+            "camera_on": participant.camera_on,
+            "camera_allowed": participant.camera_allowed,
+            "hand_raised": participant.hand_raised,
+            "wants_to_speak": participant.wants_to_speak,
+            "share_granted": participant.screen_share_granted,
+            "parent_present": participant.parent_present,
+            "via": participant.via.value,
+        }
+    return shown
+
+
+def _waiting(state: LessonState, participant: Participant) -> dict[str, Any]:
+    refusal = admission_refusal(state, participant)
+    flags = []
+    if participant.duplicate_of is not None or (
+        refusal is not None and refusal.reason is ReasonCode.DUPLICATE_DEVICE
+    ):
+        flags.append("second_device")
+    return {
+        "pid": participant.pid,
+        "name": participant.display_name,
+        "role": participant.person.role.value,
+        "joined_at": participant.joined_at.isoformat(),
+        "parent_present": participant.parent_present,
+        "flags": flags,
+        "can_admit": refusal is None,
+        "why_not": refusal.message if refusal is not None else None,
+    }
+
+
+def _expected(state: LessonState) -> list[dict[str, Any]]:
+    """Pupils on the class list who are not in the room or the waiting room."""
+    here = {
+        p.person.id
+        for p in state.participants.values()
+        if p.person.role is Role.PUPIL
+        and p.presence in (Presence.WAITING, Presence.ADMITTED)
+        and p.connected
+    }
+    return [
+        {
+            "pupil_id": pupil_id,
+            "name": pupil.display_name,
+            "can_join": pupil.consent_ok,
+            "why_not": None if pupil.consent_ok else pupil.consent_message,
+            "parent_mediated": pupil.parent_mediated,
+        }
+        for pupil_id, pupil in sorted(state.pupils.items(), key=lambda item: item[1].display_name)
+        if pupil_id not in here
+    ]
+
+
+def _media(state: LessonState, viewer: Participant) -> dict[str, Any]:
+    return {
+        "publish": {kind.value: may_publish(state, viewer.pid, kind) for kind in MediaKind},
+        "receive": [
+            {"pid": source.pid, "kind": kind.value}
+            for source in _present(state)
+            for kind in MediaKind
+            if may_receive(state, viewer.pid, source.pid, kind)
+        ],
+    }

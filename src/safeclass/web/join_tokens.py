@@ -1,0 +1,38 @@
+"""How the lesson's door recognises pupils and guests: by the token of their personal link.
+
+The reader is a `Protocol` so that the lesson's WebSocket does not care where links come from. The
+server's reader is chosen when the app is made; a reader that knows no links refuses everyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from safeclass.domain.lesson.model import Person, Via
+
+
+@dataclass(frozen=True, slots=True)
+class Entrant:
+    """Who a link belongs to, for one lesson, and which link it was (for spotting a second
+    device on the same link)."""
+
+    person: Person
+    via: Via
+    device: str
+
+
+class JoinTokenReader(Protocol):
+    def read(self, session: Session, lesson_id: int, token: str) -> Entrant | None:
+        """The entrant for this token and lesson, or None for a token that is unknown, revoked,
+        expired or for another lesson (all the same to the caller)."""
+        ...
+
+
+class NoJoinLinks:
+    """Knows no links: only signed-in staff can join."""
+
+    def read(self, session: Session, lesson_id: int, token: str) -> Entrant | None:
+        return None
