@@ -400,3 +400,22 @@ def test_a_restarted_server_rebuilds_the_lesson_from_its_log(
                 select(LessonEventRecord).where(LessonEventRecord.lesson_id == lessons.lesson_id)
             ).all()
         )
+
+
+def test_the_lesson_page_shows_the_register_from_the_log(
+    lessons: Lessons, teacher: TestClient
+) -> None:
+    with teacher.websocket_connect(lessons.url(), headers=ORIGIN) as staff:
+        join(staff)
+        with teacher.websocket_connect(lessons.url(), headers=ORIGIN) as amy:
+            amy_pid = join(amy, token=lessons.token_for("Amy"), reminder_accepted=True)
+            staff.send_json({"v": 1, "type": "admit", "target": amy_pid})
+            view_until(amy, lambda v: v["you"]["presence"] == "admitted")
+            staff.send_json({"v": 1, "type": "remove", "target": amy_pid, "reason": "test"})
+            view_until(staff, lambda v: not v["in_room"][1:])
+    page = teacher.get(f"/admin/lessons/{lessons.lesson_id}").text
+    register = page[page.index('id="register-heading"') :]
+    assert "Amy Adams" in register
+    assert "Removed by staff" in register
+    assert "Tess Teacher" in register
+    assert "has not been changed since they were written" in register

@@ -19,8 +19,10 @@ from safeclass.access import (
     may_see_parent_contacts,
     visible_schools,
 )
+from safeclass.domain.attendance import attendance
 from safeclass.domain.consent import ConsentCoverage, ConsentScope
 from safeclass.domain.scheduling import check_lesson_staffing
+from safeclass.store import event_log
 from safeclass.store.models import ClassGroup, Lesson, Parent, ParentLink, Pupil, School
 from safeclass.store.queries import (
     coverage_for_pupils,
@@ -167,6 +169,8 @@ def lesson_page(request: Request, lesson_id: ObjectId) -> Response:
         staffing = check_lesson_staffing(
             policy, pupils=len(lesson.class_group.pupils), staff=1 + len(lesson.other_staff)
         )
+        register = attendance(event_log.load(session, lesson.id))
+        chain = event_log.verify(session, lesson.id)
         return context.renderer.page(
             "lesson.html",
             page_context(
@@ -177,6 +181,9 @@ def lesson_page(request: Request, lesson_id: ObjectId) -> Response:
                 policy=list(policy),
                 coverage=coverage,
                 staffing=staffing,
+                register=register,
+                chain=chain,
+                now=context.now(),
             ),
         )
 
