@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from safeclass.config import Config
+from safeclass.store.db import make_engine, upgrade
 from safeclass.store.models import AuditEntry, StaffMember, StaffSession
 from safeclass.timeutil import utc_now
 from safeclass.web.app import create_app
@@ -292,6 +293,9 @@ def test_create_app_builds_its_own_engine_from_the_config(
         config.port,
         secure_cookies=False,
     )
+    engine = make_engine(own_config.database_url)
+    upgrade(engine)  # as `safeclass serve` does before it starts the app
+    engine.dispose()
     own_app = create_app(own_config)
     with TestClient(own_app) as client:
         assert client.get("/healthz").json() == {"status": "ok"}

@@ -240,9 +240,11 @@ class LessonState:
         ]
 
     def waiting(self) -> list[Participant]:
+        # In order of arrival: participants are kept in the order they joined, and the sort is
+        # stable, so two knocks at the same instant stay first come, first served.
         return sorted(
             (p for p in self.participants.values() if p.is_waiting),
-            key=lambda p: (p.joined_at, p.pid),
+            key=lambda p: p.joined_at,
         )
 
     def staff_in_room(self) -> int:
