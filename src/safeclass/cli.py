@@ -32,6 +32,7 @@ from safeclass.domain.policy import (
     parse_overrides,
     resolve,
 )
+from safeclass.store import event_log
 from safeclass.store.db import make_engine, make_session_factory, transaction, upgrade
 from safeclass.store.models import Lesson, School, StaffMember, StaffRole, Trust
 from safeclass.store.queries import trust_policy
@@ -49,6 +50,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policy")
 app.add_typer(import_app, name="import")
 app.add_typer(staff_app, name="staff")
+audit_app = typer.Typer(help="Check the records.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 
 class UserError(Exception):
@@ -402,3 +405,38 @@ def staff_set_password(
 def _email_taken(session: Session, email: str) -> bool:
     query = select(func.count()).where(StaffMember.email == normalise_email(email))
     return bool(session.scalar(query))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    lesson: Annotated[
+        int | None, typer.Option("--lesson", help="One lesson's number (default: every lesson).")
+    ] = None,
+) -> None:
+    """Check that lesson records are complete and unchanged since they were written."""
+    config = Config.from_env()
+    with _database(config) as factory, factory() as session:
+        if lesson is None:
+            reports = event_log.verify_all(session)
+        else:
+            reports = [event_log.verify(session, lesson)]
+    out = _out()
+    broken = [report for report in reports if not report.ok]
+    for report in reports:
+        if report.ok and report.rows:
+            out.print(f"Lesson {report.lesson_id}: {report.rows} entries, unchanged.")
+        elif report.ok:
+            out.print(f"Lesson {report.lesson_id}: no record yet.")
+        else:
+            out.print(
+                f"Lesson {report.lesson_id}: CHANGED at entry {report.broken_at_seq}: "
+                f"{report.problem}."
+            )
+    if not reports:
+        out.print("No lesson has a record yet.")
+    if broken:
+        out.print(
+            f"{len(broken)} lesson record(s) were changed after they were written. Keep a copy of "
+            "the database as it is now, and tell your safeguarding lead."
+        )
+        raise typer.Exit(1)
