@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from safeclass.store.models import ClassGroup, Lesson, School, StaffMember, StaffRole
+from safeclass.store.models import ClassGroup, JoinLink, Lesson, School, StaffMember, StaffRole
 
 
 class NotFoundError(LookupError):
@@ -80,3 +80,11 @@ def access_lesson(session: Session, staff: StaffMember, lesson_id: int) -> Lesso
     if lesson is None or not may_see_school(staff, lesson.school):
         raise NotFoundError(f"Lesson {lesson_id}")
     return lesson
+
+
+def access_join_link(session: Session, staff: StaffMember, link_id: int) -> JoinLink:
+    """A pupil's or parent's join link, for staff of its school (to revoke or replace it)."""
+    link = session.get(JoinLink, link_id)
+    if link is None or not may_see_school(staff, link.school):
+        raise NotFoundError(f"Join link {link_id}")
+    return link

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -9,9 +11,13 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 
 MIN_PASSWORD_LENGTH = 10
 
-# Verifying against this when an account does not exist takes as long as a real check, so the
-# time a sign-in takes does not tell an attacker which email addresses have accounts.
-_DUMMY_HASH = _hasher.hash("safeclass: no such account")
+
+@cache
+def _dummy_hash() -> str:
+    """Verifying against this when an account does not exist takes as long as a real check, so
+    the time a sign-in takes does not tell an attacker which email addresses have accounts. Made
+    on first use, not at import: every process (the CLI too) would otherwise pay for it."""
+    return _hasher.hash("safeclass: no such account")
 
 
 class PasswordTooWeakError(ValueError):
@@ -26,7 +32,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     if password_hash is None:
-        _verify_quietly(_DUMMY_HASH, password)
+        _verify_quietly(_dummy_hash(), password)
         return False
     return _verify_quietly(password_hash, password)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from safeclass.domain.decisions import ReasonCode
 from safeclass.domain.lesson.commands import (
@@ -56,7 +56,7 @@ from safeclass.domain.lesson.model import (
 )
 from safeclass.domain.lesson.view import view_for
 from safeclass.store import event_log
-from safeclass.store.models import Lesson
+from safeclass.store.models import ClassGroup, Lesson, LessonStaff, Pupil
 from safeclass.store.queries import lesson_consent_coverage, lesson_policy
 from safeclass.timeutil import utc_now
 
@@ -106,6 +106,17 @@ class LiveLesson:
 
 
 Listener = Callable[[LiveLesson, Sequence[AnyEvent]], Awaitable[None]]
+
+# Everything the roster reads, in a few queries rather than two per pupil.
+_ROSTER_LOADING = (
+    selectinload(Lesson.class_group).selectinload(ClassGroup.pupils).selectinload(Pupil.consents),
+    selectinload(Lesson.class_group)
+    .selectinload(ClassGroup.pupils)
+    .selectinload(Pupil.parent_links),
+    selectinload(Lesson.other_staff).selectinload(LessonStaff.staff),
+    selectinload(Lesson.host),
+    selectinload(Lesson.school),
+)
 
 NOT_AVAILABLE = "We could not find that lesson, or it is not open now."
 
@@ -301,7 +312,7 @@ class LiveLessons:
         self, lesson_id: int
     ) -> tuple[dict[str, RosterPupil], dict[str, RosterStaff], dict[str, str]]:
         with self._session_factory() as session:
-            lesson = session.get(Lesson, lesson_id)
+            lesson = session.get(Lesson, lesson_id, options=_ROSTER_LOADING)
             if lesson is None:
                 raise LessonUnavailableError(NOT_AVAILABLE)
             return lesson_roster(session, lesson)
@@ -341,6 +352,10 @@ class LiveLessons:
 
     async def _deliver_locked(self, live: LiveLesson, events: Sequence[AnyEvent]) -> None:
         state = live.state
+        # Chat and refusals change nobody's view: only the messages themselves go out.
+        views_may_change = not events or any(
+            not isinstance(event, ChatSent | CommandRefused) for event in events
+        )
         for event in events:
             if isinstance(event, ChatSent):
                 message = chat_message(event)
@@ -359,6 +374,8 @@ class LiveLessons:
                             "message": event.message,
                         }
                     )
+        if not views_may_change:
+            return
         for pid, channel in list(live.channels.items()):
             participant = state.participants.get(pid)
             if participant is None:

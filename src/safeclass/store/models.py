@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Column,
     Enum,
     ForeignKey,
@@ -343,3 +344,55 @@ class LessonEventRecord(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class JoinLink(Base):
+    """A personal link into a class's lessons (or one lesson): for a pupil, or for a parent or
+    carer who joins with a young pupil. Only the SHA-256 of its token is kept (see
+    `safeclass.actions.join_links`), so a copy of the database opens no lesson. A link is never
+    changed back: regenerating revokes it and makes another."""
+
+    __tablename__ = "join_links"
+    __table_args__ = (
+        CheckConstraint(
+            "(class_group_id IS NULL) <> (lesson_id IS NULL)", name="class_group_or_lesson"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id", ondelete="CASCADE"), index=True)
+    # Set for a parent's or carer's link: they join with `pupil_id`, as that pupil.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("parents.id", ondelete="CASCADE"), index=True
+    )
+    # Exactly one of these: every lesson of the class, or one lesson.
+    class_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("class_groups.id", ondelete="CASCADE"), index=True
+    )
+    lesson_id: Mapped[int | None] = mapped_column(
+        ForeignKey("lessons.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    created_by_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL")
+    )
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL")
+    )
+
+    school: Mapped[School] = relationship()
+    pupil: Mapped[Pupil] = relationship()
+    parent: Mapped[Parent | None] = relationship()
+    class_group: Mapped[ClassGroup | None] = relationship()
+    lesson: Mapped[Lesson | None] = relationship()
+
+    @property
+    def for_parent(self) -> bool:
+        return self.parent_id is not None
+
+    def is_active(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at

@@ -19,13 +19,14 @@ from safeclass.web import lesson_socket
 from safeclass.web.context import WebContext
 from safeclass.web.csrf import OriginCheckMiddleware, SignInFormTokens
 from safeclass.web.errors import ServerErrorPageMiddleware, form_expired_page, install_error_pages
-from safeclass.web.join_tokens import JoinTokenReader, NoJoinLinks
-from safeclass.web.pages import admin, school_policy, signin
+from safeclass.web.join_tokens import JoinTokenReader
+from safeclass.web.link_reader import DatabaseJoinLinks
+from safeclass.web.pages import admin, join_links, school_policy, signin
 from safeclass.web.rendering import STATIC_DIR, Renderer
 from safeclass.web.security_headers import SecurityHeadersMiddleware
 
 # Every page module's router. Tests walk these to check that each POST route demands a token.
-ROUTERS = (signin.router, admin.router, school_policy.router)
+ROUTERS = (signin.router, admin.router, school_policy.router, join_links.router)
 
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def create_app(
         renderer=renderer,
         sign_in_tokens=SignInFormTokens(config.secret_key()),
         live=live,
-        join_tokens=join_tokens or NoJoinLinks(),
+        join_tokens=join_tokens or DatabaseJoinLinks(),
     )
 
     @app.get("/healthz")

@@ -1,7 +1,7 @@
 """How the lesson's door recognises pupils and guests: by the token of their personal link.
 
-The reader is a `Protocol` so that the lesson's WebSocket does not care where links come from. The
-server's reader is chosen when the app is made; a reader that knows no links refuses everyone.
+The reader is a `Protocol` so that the lesson's WebSocket does not care where links come from: the
+server uses `link_reader.DatabaseJoinLinks`, and tests may pass their own.
 """
 
 from __future__ import annotations
@@ -30,9 +30,3 @@ class JoinTokenReader(Protocol):
         expired or for another lesson (all the same to the caller)."""
         ...
 
-
-class NoJoinLinks:
-    """Knows no links: only signed-in staff can join."""
-
-    def read(self, session: Session, lesson_id: int, token: str) -> Entrant | None:
-        return None

@@ -151,7 +151,8 @@ class LessonConnection:
             if isinstance(item, tuple):
                 code, reason = item
                 if self.websocket.application_state is WebSocketState.CONNECTED:
-                    with contextlib.suppress(RuntimeError):  # the client went first
+                    # The client may have gone first; then there is nothing left to close.
+                    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                         await self.websocket.close(code=code, reason=reason[:120])
                 return
             try:
