@@ -26,6 +26,9 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from safeclass.domain.decisions import ReasonCode
 from safeclass.domain.lesson.commands import (
+    Admit,
+    AdmitAll,
+    AdmitNext,
     Command,
     Disconnect,
     Join,
@@ -54,7 +57,7 @@ from safeclass.domain.lesson.model import (
     RosterStaff,
     Via,
 )
-from safeclass.domain.lesson.view import view_for
+from safeclass.domain.lesson.view import views_for
 from safeclass.store import event_log
 from safeclass.store.models import ClassGroup, Lesson, LessonStaff, Pupil
 from safeclass.store.queries import lesson_consent_coverage, lesson_policy
@@ -221,16 +224,19 @@ class LiveLessons:
                 return False
             if participant.presence not in (Presence.WAITING, Presence.ADMITTED):
                 return False
+            if not participant.connected:
+                # Consent withdrawn while they were away takes effect before they are back in.
+                await self._refresh_roster_locked(live)
+                await self._apply_locked(live, Reconnect(pid=pid))
+                if not live.state.participants[pid].connected:
+                    return False  # refused: already in on another device, or may not come now
             previous = live.channels.pop(pid, None)
             if previous is not None and previous is not channel:
                 previous.close(1000, "This lesson was opened again somewhere else.")
             channel.deliver(self._welcome(lesson_id, pid))
             live.channels[pid] = channel
             live.last_views.pop(pid, None)
-            if participant.connected:
-                await self._deliver_locked(live, [])
-            else:
-                await self._apply_locked(live, Reconnect(pid=pid))
+            await self._deliver_locked(live, [])
             return True
 
     async def disconnected(self, lesson_id: int, pid: str, channel: Channel) -> None:
@@ -244,6 +250,8 @@ class LiveLessons:
             del live.channels[pid]
             live.last_views.pop(pid, None)
             participant = live.state.participants.get(pid)
+            if live.state.phase is Phase.ENDED:
+                return  # nothing left to leave: an ended lesson refuses everything
             if participant is not None and participant.connected:
                 await self._apply_locked(live, Disconnect(pid=pid))
 
@@ -280,6 +288,9 @@ class LiveLessons:
         connection itself, never from what the client claims."""
         live = await self.lesson(lesson_id)
         async with live.lock:
+            if isinstance(command, Admit | AdmitNext | AdmitAll):
+                # Let in only on consent as it stands now, not as it stood at the knock.
+                await self._refresh_roster_locked(live)
             return await self._apply_locked(live, command)
 
     async def refresh_roster(self, lesson_id: int) -> list[AnyEvent]:
@@ -376,11 +387,11 @@ class LiveLessons:
                     )
         if not views_may_change:
             return
+        views = views_for(state, [pid for pid in live.channels if pid in state.participants])
         for pid, channel in list(live.channels.items()):
-            participant = state.participants.get(pid)
-            if participant is None:
+            view = views.get(pid)
+            if view is None:
                 continue
-            view = view_for(state, pid)
             if live.last_views.get(pid) != view:
                 live.last_views[pid] = view
                 channel.deliver({"type": "view", "view": view})
@@ -436,7 +447,7 @@ def _farewell(state: LessonState, pid: str) -> str | None:
     if participant.presence is Presence.DENIED:
         return "Your teacher did not let you in."
     if participant.presence is Presence.LEFT:
-        return "You left the lesson."
+        return "You are no longer in this lesson."
     return None
 
 

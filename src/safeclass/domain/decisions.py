@@ -63,7 +63,6 @@ class ReasonCode(enum.StrEnum):
     UNKNOWN_COMMAND = "unknown_command"
 
 
-
 @dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool

@@ -6,6 +6,7 @@ send makes `decide` raise: an unknown or badly aimed command is refused and reco
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from safeclass.domain.decisions import ReasonCode
@@ -81,6 +82,8 @@ from safeclass.domain.lesson.model import (
     Phase,
     Presence,
     Role,
+    RosterPupil,
+    RosterStaff,
     Via,
 )
 from safeclass.domain.policy import AdmissionMode, PupilUnmute, ScreenSharing
@@ -124,14 +127,22 @@ def _refusal_event(
             reason=refusal.reason,
             message=refusal.message,
         )
-    actor = command.actor if isinstance(command, Acting) else SYSTEM
     return CommandRefused(
         at=at,
-        actor=actor,
+        actor=_who_asked(command),
         command=type(command).__name__,
         reason=refusal.reason,
         message=refusal.message,
     )
+
+
+def _who_asked(command: Command) -> str:
+    """The participant a refusal is sent back to; the system for time and roster changes."""
+    if isinstance(command, Acting):
+        return command.actor
+    if isinstance(command, Disconnect | Reconnect):
+        return command.pid
+    return SYSTEM
 
 
 def _roster_name(state: LessonState, person: Person) -> str | None:
@@ -145,11 +156,11 @@ def _roster_name(state: LessonState, person: Person) -> str | None:
 
 
 def _decide(state: LessonState, command: Command, at: datetime) -> list[AnyEvent]:
+    if isinstance(command, Tick):
+        return []  # time passing only has consequences
+    _require(state.phase is not Phase.ENDED, ReasonCode.LESSON_ENDED, "This lesson has ended.")
     if isinstance(command, UpdateRoster):
         return _decide_roster(state, command, at)
-    if isinstance(command, Tick):
-        return []
-    _require(state.phase is not Phase.ENDED, ReasonCode.LESSON_ENDED, "This lesson has ended.")
     if isinstance(command, Join):
         return _decide_join(state, command, at)
     if isinstance(command, Disconnect):
@@ -163,6 +174,14 @@ def _decide(state: LessonState, command: Command, at: datetime) -> list[AnyEvent
             current.presence in (Presence.WAITING, Presence.ADMITTED),
             ReasonCode.NOT_IN_LESSON,
             "You are no longer in this lesson. Join again from your link.",
+        )
+        # Coming back keeps one's place, but never makes one pupil two people in the room.
+        _require(
+            current.presence is Presence.WAITING
+            or current.is_staff
+            or not _in_room_elsewhere(state, current),
+            ReasonCode.DUPLICATE_DEVICE,
+            "You are already in the lesson on another device.",
         )
         return [Reconnected(at=at, pid=current.pid)]
     actor = _known(state, command.actor)
@@ -188,27 +207,66 @@ def _known(state: LessonState, pid: str) -> Participant:
     return participant
 
 
+def _in_room_elsewhere(state: LessonState, participant: Participant) -> bool:
+    return any(
+        p.in_room for p in state.participants_of(participant.person) if p.pid != participant.pid
+    )
+
+
 def _decide_roster(state: LessonState, command: UpdateRoster, at: datetime) -> list[AnyEvent]:
+    unchanged = (
+        dict(command.pupils) == dict(state.pupils)
+        and dict(command.staff) == dict(state.staff)
+        and dict(command.guests) == dict(state.guests)
+    )
+    if unchanged:
+        return []
     events: list[AnyEvent] = [
         RosterUpdated(at=at, pupils=command.pupils, staff=command.staff, guests=command.guests)
     ]
     # Someone who may no longer come (consent withdrawn, taken off the class list, invitation
-    # withdrawn) leaves the waiting room at once; someone already in the room leaves too.
+    # withdrawn) leaves the waiting room at once; someone already in the room leaves too. Staff
+    # see each of them in the list of people turned away, with the reason.
     for participant in state.participants.values():
         if participant.presence not in (Presence.WAITING, Presence.ADMITTED):
             continue
-        if not _still_expected(participant.person, command):
+        refusal = _not_welcome(participant.person, command.pupils, command.staff, command.guests)
+        if refusal is not None:
             events.append(Left(at=at, pid=participant.pid))
+            events.append(
+                JoinRefused(
+                    at=at,
+                    person=participant.person,
+                    display_name=participant.display_name,
+                    device=participant.device,
+                    reason=refusal.reason,
+                    message=refusal.message,
+                )
+            )
     return events
 
 
-def _still_expected(person: Person, roster: UpdateRoster) -> bool:
+def _not_welcome(
+    person: Person,
+    pupils: Mapping[str, RosterPupil],
+    staff: Mapping[str, RosterStaff],
+    guests: Mapping[str, str],
+) -> Refusal | None:
+    """Why someone who came in may not be in this lesson (any more), or None while they may."""
     if person.role is Role.STAFF:
-        return person.id in roster.staff
+        if person.id in staff:
+            return None
+        return Refusal(ReasonCode.NOT_ON_ROSTER, "Not one of this lesson's staff.")
     if person.role is Role.GUEST:
-        return person.id in roster.guests
-    pupil = roster.pupils.get(person.id)
-    return pupil is not None and pupil.consent_ok
+        if person.id in guests:
+            return None
+        return Refusal(ReasonCode.NOT_INVITED, "This guest's invitation was withdrawn.")
+    pupil = pupils.get(person.id)
+    if pupil is None:
+        return Refusal(ReasonCode.NOT_ON_ROSTER, "Not on the class list for this lesson.")
+    if pupil.consent_ok:
+        return None
+    return Refusal(pupil.consent_reason, pupil.consent_message)
 
 
 def _decide_join(state: LessonState, command: Join, at: datetime) -> list[AnyEvent]:
@@ -397,9 +455,7 @@ def _decide_staff(
             return []
         return [LockChanged(at=at, locked=locked, by=by, automatic=False)]
     if isinstance(command, MuteMic):
-        return _mic_change(
-            _target(state, command.target), on=False, allowed=None, by=by, at=at, rules=state.rules
-        )
+        return _mute(_target(state, command.target), by=by, at=at, rules=state.rules)
     if isinstance(command, AllowMic):
         target = _learner_target(state, command.target)
         if target.mic_allowed and not target.wants_to_speak:
@@ -416,6 +472,11 @@ def _decide_staff(
         if not target.camera_on and target.camera_allowed == allowed:
             return []
         return [CameraChanged(at=at, pid=target.pid, on=False, allowed=allowed, by=by)]
+    if isinstance(command, LowerHand):
+        target = _target(state, command.target)
+        if not target.hand_raised:
+            return []
+        return [HandChanged(at=at, pid=target.pid, raised=False, wants_to_speak=False, by=by)]
     if isinstance(command, AllowCamera):
         target = _learner_target(state, command.target)
         if target.camera_allowed:
@@ -424,7 +485,7 @@ def _decide_staff(
     if isinstance(command, MuteAll):
         events = []
         for learner in _learners_present(state):
-            events += _mic_change(learner, on=False, allowed=None, by=by, at=at, rules=state.rules)
+            events += _mute(learner, by=by, at=at, rules=state.rules)
         return events
     if isinstance(command, GrantScreenShare):
         target = _learner_target(state, command.target)
@@ -469,8 +530,7 @@ def _decide_staff(
         return [PhaseChanged(at=at, phase=Phase.ENDED, reason="ended_by_staff")]
     if isinstance(command, StartScreenShare):
         _require(
-            state.rules.screen_sharing is not ScreenSharing.HOST_ONLY
-            or state.staff[actor.person.id].is_host,
+            state.may_share(actor),
             ReasonCode.HOST_ONLY_SHARE,
             "At this school, only the lesson's host shares their screen.",
         )
@@ -503,21 +563,18 @@ def _learners_present(state: LessonState) -> list[Participant]:
     ]
 
 
-def _mic_change(
+def _mute(
     target: Participant,
     *,
-    on: bool,
-    allowed: bool | None,
     by: str,
     at: datetime,
     rules: LessonRules,
 ) -> list[AnyEvent]:
     """Mute: the mic goes off. A pupil who must ask also loses permission to turn it back on."""
-    if allowed is None:
-        allowed = target.is_staff or rules.pupil_unmute is PupilUnmute.SELF
-    if target.mic_on == on and target.mic_allowed == allowed:
+    allowed = target.is_staff or rules.pupil_unmute is PupilUnmute.SELF
+    if not target.mic_on and target.mic_allowed == allowed:
         return []
-    return [MicChanged(at=at, pid=target.pid, on=on, allowed=allowed, by=by)]
+    return [MicChanged(at=at, pid=target.pid, on=False, allowed=allowed, by=by)]
 
 
 def _stop_share(target: Participant, by: str, at: datetime) -> list[AnyEvent]:
@@ -534,16 +591,13 @@ def _revoke_share(target: Participant, by: str, at: datetime) -> list[AnyEvent]:
 
 
 def admission_refusal(state: LessonState, target: Participant) -> Refusal | None:
+    """Why someone in the waiting room may not be let in now, or None when they may. Consent
+    and the class list are checked again here, not only at the door."""
     if target.presence is not Presence.WAITING or not target.connected:
         return Refusal(ReasonCode.NOT_WAITING, f"{target.display_name} is not waiting.")
-    if target.person.role is Role.PUPIL:
-        pupil = state.pupils.get(target.person.id)
-        if pupil is None:
-            return Refusal(ReasonCode.NOT_ON_ROSTER, "This pupil is not on the class list.")
-        if not pupil.consent_ok:
-            return Refusal(pupil.consent_reason, pupil.consent_message)
-    if target.person.role is Role.GUEST and target.person.id not in state.guests:
-        return Refusal(ReasonCode.NOT_INVITED, "This guest's invitation was withdrawn.")
+    unwelcome = _not_welcome(target.person, state.pupils, state.staff, state.guests)
+    if unwelcome is not None:
+        return unwelcome
     other = [p for p in state.participants_of(target.person) if p.pid != target.pid and p.in_room]
     if other:
         return Refusal(
@@ -562,10 +616,13 @@ def _admit(state: LessonState, target: Participant, by: str, at: datetime) -> li
 
 
 def _suspend(state: LessonState, by: str, at: datetime) -> list[AnyEvent]:
-    """One click: every pupil's mic and camera off, screen shares stopped, chat paused, locked."""
+    """One click: every pupil's mic and camera off, every screen share stopped (staff's too),
+    chat paused, locked."""
     if state.suspended:
         return []
     events: list[AnyEvent] = [SuspendChanged(at=at, suspended=True, by=by)]
+    for staff_member in state.in_room(Role.STAFF):
+        events += _stop_share(staff_member, by, at)
     for learner in _learners_present(state):
         if learner.mic_on or learner.mic_allowed:
             events.append(MicChanged(at=at, pid=learner.pid, on=False, allowed=False, by=by))
@@ -684,7 +741,7 @@ def _chat(state: LessonState, actor: Participant, command: SendChat, at: datetim
         _require(
             state.pupils_active(),
             ReasonCode.MEDIA_HELD,
-            "Chat is closed until your teacher is back.",
+            "Chat is closed while the lesson is paused.",
         )
         _require(not state.chat_paused, ReasonCode.CHAT_PAUSED, "Your teacher has paused the chat.")
         allowed = (
@@ -719,9 +776,18 @@ def _consequences(before: LessonState, after: LessonState, at: datetime) -> list
     if staff_here and state.phase is not Phase.OPEN:
         events.append(PhaseChanged(at=at, phase=Phase.OPEN, reason="staff_present"))
     elif not staff_here and state.phase is Phase.OPEN:
+        # Fail closed: pupils wait with everything off, and come back to a lesson where they
+        # turn their microphone and camera on again as the rules allow.
         events.append(PhaseChanged(at=at, phase=Phase.HELD, reason="no_staff"))
         for learner in _learners_present(state):
             events += _revoke_share(learner, SYSTEM, at)
+            events += _mute(learner, by=SYSTEM, at=at, rules=state.rules)
+            if learner.camera_on:
+                events.append(
+                    CameraChanged(
+                        at=at, pid=learner.pid, on=False, allowed=learner.camera_allowed, by=SYSTEM
+                    )
+                )
     elif state.phase is Phase.HELD and state.held_since is not None:
         grace = timedelta(seconds=state.rules.staff_absence_grace_seconds)
         if at - state.held_since >= grace:

@@ -247,15 +247,20 @@ class LessonState:
             key=lambda p: p.joined_at,
         )
 
+    def people_in_room(self, role: Role) -> set[Person]:
+        """People, not devices: a teacher on a laptop and a phone is one member of staff."""
+        return {p.person for p in self.in_room(role)}
+
     def staff_in_room(self) -> int:
-        return len(self.in_room(Role.STAFF))
+        return len(self.people_in_room(Role.STAFF))
 
     def learners_in_room(self) -> list[Participant]:
         return [p for p in self.in_room() if not p.is_staff]
 
     def one_to_one(self) -> bool:
-        """One member of staff with too few pupils and no second adult of the school."""
-        pupils = len(self.in_room(Role.PUPIL))
+        """One member of staff with too few pupils and no second member of staff. A guest is an
+        adult but not the school's staff, so a guest does not lift the hold."""
+        pupils = len(self.people_in_room(Role.PUPIL))
         return self.staff_in_room() == 1 and 0 < pupils < self.rules.min_pupils_without_second_staff
 
     def hold_reason(self) -> HoldReason | None:
@@ -279,21 +284,29 @@ class LessonState:
         return [p for p in self.participants.values() if p.person == person]
 
     def roster_complete(self) -> bool:
-        """Every pupil on the class list who may join has been let in."""
+        """Every pupil on the class list who may join has been let in. A removed pupil is not
+        coming back, so the class can be complete without them."""
         admitted = {
             p.person.id
             for p in self.participants.values()
             if p.person.role is Role.PUPIL and p.presence is Presence.ADMITTED
         }
-        expected = {pid for pid, pupil in self.pupils.items() if pupil.consent_ok}
+        expected = {
+            pid
+            for pid, pupil in self.pupils.items()
+            if pupil.consent_ok and Person(Role.PUPIL, pid) not in self.barred
+        }
         return bool(expected) and expected <= admitted
 
-    def host_pid(self) -> str | None:
-        for p in self.in_room(Role.STAFF):
-            roster = self.staff.get(p.person.id)
-            if roster is not None and roster.is_host:
-                return p.pid
-        return None
+    def is_host(self, participant: Participant) -> bool:
+        roster = self.staff.get(participant.person.id) if participant.is_staff else None
+        return roster is not None and roster.is_host
+
+    def may_share(self, participant: Participant) -> bool:
+        """Staff share as the rules allow; anyone else only while a staff grant stands."""
+        if not participant.is_staff:
+            return participant.screen_share_granted
+        return self.rules.screen_sharing is not ScreenSharing.HOST_ONLY or self.is_host(participant)
 
     def sharing(self) -> Participant | None:
         return next((p for p in self.participants.values() if p.screen_sharing), None)

@@ -7,17 +7,21 @@ pupils' video to the whole class.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from safeclass.domain.decisions import ReasonCode
 from safeclass.domain.lesson.decide import admission_refusal
-from safeclass.domain.lesson.media import MediaKind, may_publish, may_receive
+from safeclass.domain.lesson.media import MediaKind, MediaPlan
 from safeclass.domain.lesson.model import (
     HoldReason,
     LessonState,
     Participant,
+    Person,
+    Phase,
     Presence,
     Role,
+    RosterPupil,
 )
 
 _HOLD_WORDS_FOR_PUPILS = {
@@ -50,26 +54,54 @@ def hold_words(reason: HoldReason | None, *, for_staff: bool) -> str | None:
 
 
 def view_for(state: LessonState, pid: str) -> dict[str, Any]:
-    viewer = state.participants[pid]
+    return views_for(state, [pid])[pid]
+
+
+def views_for(state: LessonState, pids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The views of several participants at once. What is the same for every member of staff,
+    or for every pupil, is built once, so a whole class's views cost one pass each."""
+    plan = MediaPlan.of(state)
     hold = state.hold_reason()
-    view: dict[str, Any] = {
-        "lesson": {
-            "id": state.lesson_id,
-            "phase": state.phase.value,
-            "hold": hold.value if hold else None,
-            "hold_message": hold_words(hold, for_staff=viewer.is_staff),
-            "locked": state.locked,
-            "suspended": state.suspended,
-            "chat_paused": state.chat_paused,
-            "ended_reason": state.ended_reason,
-        },
-        "you": _own(state, viewer),
-        "media": _media(state, viewer),
-    }
-    if viewer.is_staff and viewer.in_room:
-        view["in_room"] = [_person(p, full=True) for p in _present(state)]
-        view["waiting"] = [_waiting(state, p) for p in state.waiting()]
-        view["turned_away"] = [
+    staff_panel: dict[str, Any] | None = None
+    class_list: list[dict[str, Any]] | None = None
+    views = {}
+    for pid in pids:
+        viewer = state.participants[pid]
+        view: dict[str, Any] = {
+            "lesson": {
+                "id": state.lesson_id,
+                "phase": state.phase.value,
+                "hold": hold.value if hold else None,
+                "hold_message": hold_words(hold, for_staff=viewer.is_staff),
+                "locked": state.locked,
+                "suspended": state.suspended,
+                "chat_paused": state.chat_paused,
+                "ended_reason": state.ended_reason,
+            },
+            "you": _own(state, viewer),
+            "media": _media(plan, viewer),
+        }
+        if viewer.is_staff and viewer.in_room:
+            if staff_panel is None:
+                staff_panel = _staff_panel(state, plan)
+            view |= staff_panel
+        elif viewer.in_room and state.phase is Phase.OPEN:
+            # Pupils see who is in the class only while staff are running it: while held, the
+            # room is a waiting room again, where nobody sees who else is waiting.
+            if class_list is None:
+                class_list = [_person(p, full=False) for p in plan.present]
+            view["in_room"] = class_list
+        else:
+            view["in_room"] = []
+        views[pid] = view
+    return views
+
+
+def _staff_panel(state: LessonState, plan: MediaPlan) -> dict[str, Any]:
+    return {
+        "in_room": [_person(p, full=True) for p in plan.present],
+        "waiting": [_waiting(state, p) for p in state.waiting()],
+        "turned_away": [
             {
                 "name": t.display_name,
                 "role": t.person.role.value,
@@ -78,28 +110,17 @@ def view_for(state: LessonState, pid: str) -> dict[str, Any]:
                 "at": t.at.isoformat(),
             }
             for t in state.turned_away
-        ]
-        view["expected"] = _expected(state)
-    else:
-        view["in_room"] = (
-            [_person(p, full=False) for p in _present(state) if p.presence is Presence.ADMITTED]
-            if viewer.presence is Presence.ADMITTED
-            else []
-        )
-    return view
-
-
-def _present(state: LessonState) -> list[Participant]:
-    return sorted(state.in_room(), key=lambda p: (not p.is_staff, p.display_name, p.pid))
+        ],
+        "expected": _expected(state),
+    }
 
 
 def _own(state: LessonState, viewer: Participant) -> dict[str, Any]:
-    roster = state.staff.get(viewer.person.id) if viewer.is_staff else None
     return {
         "pid": viewer.pid,
         "name": viewer.display_name,
         "role": viewer.person.role.value,
-        "is_host": bool(roster and roster.is_host),
+        "is_host": state.is_host(viewer),
         "presence": viewer.presence.value,
         "mic_on": viewer.mic_on,
         "mic_allowed": viewer.mic_allowed,
@@ -107,7 +128,7 @@ def _own(state: LessonState, viewer: Participant) -> dict[str, Any]:
         "camera_allowed": viewer.camera_allowed,
         "hand_raised": viewer.hand_raised,
         "wants_to_speak": viewer.wants_to_speak,
-        "share_granted": viewer.screen_share_granted or viewer.is_staff,
+        "share_granted": state.may_share(viewer),
         "sharing": viewer.screen_sharing,
     }
 
@@ -162,26 +183,33 @@ def _expected(state: LessonState) -> list[dict[str, Any]]:
         and p.presence in (Presence.WAITING, Presence.ADMITTED)
         and p.connected
     }
-    return [
-        {
-            "pupil_id": pupil_id,
-            "name": pupil.display_name,
-            "can_join": pupil.consent_ok,
-            "why_not": None if pupil.consent_ok else pupil.consent_message,
-            "parent_mediated": pupil.parent_mediated,
-        }
-        for pupil_id, pupil in sorted(state.pupils.items(), key=lambda item: item[1].display_name)
-        if pupil_id not in here
-    ]
+    expected = []
+    for pupil_id, pupil in sorted(state.pupils.items(), key=lambda item: item[1].display_name):
+        if pupil_id in here:
+            continue
+        why_not = _why_not_coming(state, pupil_id, pupil)
+        expected.append(
+            {
+                "pupil_id": pupil_id,
+                "name": pupil.display_name,
+                "can_join": why_not is None,
+                "why_not": why_not,
+                "parent_mediated": pupil.parent_mediated,
+            }
+        )
+    return expected
 
 
-def _media(state: LessonState, viewer: Participant) -> dict[str, Any]:
+def _why_not_coming(state: LessonState, pupil_id: str, pupil: RosterPupil) -> str | None:
+    if Person(Role.PUPIL, pupil_id) in state.barred:
+        return "Removed from this lesson."
+    return None if pupil.consent_ok else pupil.consent_message
+
+
+def _media(plan: MediaPlan, viewer: Participant) -> dict[str, Any]:
     return {
-        "publish": {kind.value: may_publish(state, viewer.pid, kind) for kind in MediaKind},
+        "publish": {kind.value: plan.publishes(viewer, kind) for kind in MediaKind},
         "receive": [
-            {"pid": source.pid, "kind": kind.value}
-            for source in _present(state)
-            for kind in MediaKind
-            if may_receive(state, viewer.pid, source.pid, kind)
+            {"pid": source.pid, "kind": kind.value} for source, kind in plan.received_by(viewer)
         ],
     }
