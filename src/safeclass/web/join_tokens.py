@@ -29,4 +29,3 @@ class JoinTokenReader(Protocol):
         """The entrant for this token and lesson, or None for a token that is unknown, revoked,
         expired or for another lesson (all the same to the caller)."""
         ...
-
