@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
@@ -171,14 +171,18 @@ def demo(
 
 
 def _accounts_table(accounts: Sequence[DemoAccount]) -> Table:
-    table = Table("Email", "Password", "Name", "Roles", "School")
+    # Email and password are never cut short or wrapped, however narrow the terminal: they are
+    # what the reader has to type. The description wraps instead.
+    table = Table(
+        Column("Email", no_wrap=True, min_width=max(len(a.email) for a in accounts)),
+        Column("Password", no_wrap=True, min_width=max(len(a.password) for a in accounts)),
+        Column("Who", overflow="fold"),
+    )
     for account in accounts:
         table.add_row(
             account.email,
             account.password,
-            account.display_name,
-            ", ".join(account.roles),
-            ", ".join(account.schools),
+            f"{account.display_name}: {', '.join(account.roles)} ({', '.join(account.schools)})",
         )
     return table
 
