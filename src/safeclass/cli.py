@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from safeclass.actions.demo import DemoAccount, load_demo
 from safeclass.actions.roster import ImportResult, RosterImportError, import_roster
 from safeclass.actions.staff import StaffError, add_staff, normalise_email, set_password
+from safeclass.actions.trust import SetupError, add_school, create_trust
 from safeclass.config import Config
 from safeclass.domain.policy import (
     EffectivePolicy,
@@ -51,6 +52,10 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(import_app, name="import")
 app.add_typer(staff_app, name="staff")
 audit_app = typer.Typer(help="Check the records.", no_args_is_help=True)
+trust_app = typer.Typer(help="The trust this server holds.", no_args_is_help=True)
+school_app = typer.Typer(help="The trust's schools.", no_args_is_help=True)
+app.add_typer(trust_app, name="trust")
+app.add_typer(school_app, name="school")
 app.add_typer(audit_app, name="audit")
 
 
@@ -444,3 +449,45 @@ def audit_verify(
             "the database as it is now, and tell your safeguarding lead."
         )
         raise typer.Exit(1)
+
+
+@trust_app.command("create")
+def trust_create(
+    name: Annotated[
+        str, typer.Argument(help='The trust\'s name, e.g. "Riverside Learning Trust".')
+    ],
+) -> None:
+    """Create the trust: the first step on a new server (one server holds one trust)."""
+    with _database(Config.from_env()) as factory:
+        try:
+            with transaction(factory) as session:
+                trust = create_trust(session, name)
+                made = (
+                    f"Created the trust {trust.name}. "
+                    "Next: add its schools with `safeclass school add`."
+                )
+        except SetupError as error:
+            _fail(str(error))
+    _out().print(Text(made))
+
+
+@school_app.command("add")
+def school_add(
+    name: Annotated[str, typer.Argument(help="The school's name.")],
+    slug: Annotated[
+        str | None,
+        typer.Option("--slug", help="A short name for commands (default: made from the name)."),
+    ] = None,
+) -> None:
+    """Add a school to the trust."""
+    with _database(Config.from_env()) as factory:
+        try:
+            with transaction(factory) as session:
+                school = add_school(session, name, slug)
+                made = (
+                    f'Added {school.name} (short name "{school.slug}"). Next: add its staff with '
+                    f"`safeclass staff add --school {school.slug}`."
+                )
+        except SetupError as error:
+            _fail(str(error))
+    _out().print(Text(made))

@@ -303,3 +303,35 @@ def test_serve_upgrades_the_database_and_runs_the_web_app(
     assert (host, port) == ("127.0.0.1", 8123)
     assert web_app.__class__.__name__ == "FastAPI"
     assert (tmp_path / "data" / "safeclass.db").exists()
+
+
+def test_a_new_server_is_set_up_from_nothing(runner: CliRunner) -> None:
+    """The steps docs/operations.md gives a school's IT admin, in order."""
+    trust = runner.invoke(app, ["trust", "create", "Riverside Learning Trust"])
+    school = runner.invoke(app, ["school", "add", "Oak Primary School", "--slug", "oak"])
+    admin = runner.invoke(
+        app,
+        [
+            "staff", "add", "--email", "it@oak.example", "--name", "Ira Tech",
+            "--role", "trust_admin", "--password-stdin",
+        ],
+        input="a long enough password\n",
+    )  # fmt: skip
+    teacher = runner.invoke(
+        app,
+        [
+            "staff", "add", "--email", "t@oak.example", "--name", "Tess Teacher",
+            "--role", "teacher", "--school", "oak", "--password-stdin",
+        ],
+        input="another long password\n",
+    )  # fmt: skip
+
+    for result in (trust, school, admin, teacher):
+        assert result.exit_code == 0, result.output
+    assert 'short name "oak"' in school.output
+    again = runner.invoke(app, ["trust", "create", "Another Trust"])
+    assert again.exit_code == 1
+    assert "already has its trust" in again.output
+    bad = runner.invoke(app, ["school", "add", "Elm", "--slug", "Elm School!"])
+    assert bad.exit_code == 1
+    assert "cannot be a short name" in bad.output
