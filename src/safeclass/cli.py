@@ -1,5 +1,5 @@
-"""The `safeclass` command: run the server, upgrade the database, load the demo, show the policy,
-import rosters and add staff.
+"""The `safeclass` command: set up a new server (its trust, schools and first staff), run it,
+upgrade the database, load the demo, show the policy, import rosters and check the records.
 
 Mistakes in what a person typed (a bad file, an unknown school or lesson) end with one plain line
 and a non-zero exit status, never a traceback.
@@ -25,7 +25,7 @@ from safeclass.actions.demo import DemoAccount, load_demo
 from safeclass.actions.roster import ImportResult, RosterImportError, import_roster
 from safeclass.actions.staff import StaffError, add_staff, normalise_email, set_password
 from safeclass.actions.trust import SetupError, add_school, create_trust
-from safeclass.config import Config
+from safeclass.config import Config, ConfigError
 from safeclass.domain.policy import (
     EffectivePolicy,
     Level,
@@ -63,12 +63,23 @@ class UserError(Exception):
     """Something the person running the command can put right. The message says how."""
 
 
+def _config() -> Config:
+    """The settings from the environment; a setting that cannot be used ends the command."""
+    try:
+        return Config.from_env()
+    except ConfigError as error:
+        _fail(str(error))
+
+
 def _out() -> Console:
     return Console(highlight=False)
 
 
 def _fail(message: str) -> NoReturn:
-    Console(stderr=True, highlight=False).print(Text(f"Error: {message}", style="bold red"))
+    # Soft wrap: the terminal wraps long lines, so a command quoted in the message is copied whole.
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        Text(f"Error: {message}", style="bold red")
+    )
     raise typer.Exit(1)
 
 
@@ -100,7 +111,10 @@ def _school(session: Session, slug: str) -> School:
 def _only_trust(session: Session) -> Trust:
     trusts = session.scalars(select(Trust).order_by(Trust.id).limit(2)).all()
     if not trusts:
-        raise UserError("There is no trust in the database yet.")
+        raise UserError(
+            "There is no trust in the database yet: create it first, with `safeclass trust create "
+            '"Your Trust\'s Name"`.'
+        )
     if len(trusts) > 1:
         raise UserError("This server holds more than one trust: say which school with --school.")
     return trusts[0]
@@ -121,21 +135,34 @@ def _signin_url(config: Config) -> str:
 @app.command()
 def serve() -> None:
     """Run the web app (SAFECLASS_HOST and SAFECLASS_PORT say where)."""
+    # The settings are checked before the web app is loaded: it reads some of them on import.
+    config = _config()
     import uvicorn
 
     # Imported here so the other commands work without loading the web app.
     from safeclass.web.app import create_app
 
-    config = Config.from_env()
     with _database(config):
         pass
-    uvicorn.run(create_app(config), host=config.host, port=config.port)
+    try:
+        web_app = create_app(config)
+    except ConfigError as error:  # settings only the web app can check (single sign-on, say)
+        _fail(str(error))
+    uvicorn.run(
+        web_app,
+        host=config.host,
+        port=config.port,
+        # Behind a reverse proxy (docs/operations.md), the client's address and https come from
+        # the proxy's X-Forwarded-For and X-Forwarded-Proto, believed only from these addresses.
+        proxy_headers=bool(config.trusted_proxies),
+        forwarded_allow_ips=list(config.trusted_proxies),
+    )
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create the database, or bring it up to date."""
-    with _database(Config.from_env()):
+    with _database(_config()):
         pass
     _out().print("The database is up to date.")
 
@@ -152,7 +179,7 @@ def demo(
     ] = False,
 ) -> None:
     """Load a demo trust into an empty database and print the demo accounts."""
-    config = Config.from_env()
+    config = _config()
     with _database(config) as factory, transaction(factory) as session:
         summary = load_demo(session)
     out = _out()
@@ -200,7 +227,7 @@ def policy_show(
     lesson: Annotated[int | None, typer.Option("--lesson", help="A lesson's number.")] = None,
 ) -> None:
     """Show the policy in force, and where each value comes from."""
-    with _database(Config.from_env()) as factory, factory() as session:
+    with _database(_config()) as factory, factory() as session:
         try:
             title, policy, problems = _policy_for(session, school, lesson)
         except UserError as error:
@@ -278,7 +305,7 @@ def import_roster_command(
         data = file.read_bytes()
     except OSError as error:
         _fail(f"Cannot read {file}: {error.strerror or error}.")
-    with _database(Config.from_env()) as factory:
+    with _database(_config()) as factory:
         try:
             with transaction(factory) as session:
                 found = _school(session, school)
@@ -361,7 +388,7 @@ def staff_add(
     ] = False,
 ) -> None:
     """Add a member of staff. You are asked for their password twice (it is not shown)."""
-    with _database(Config.from_env()) as factory:
+    with _database(_config()) as factory:
         try:
             with transaction(factory) as session:
                 roles = _roles(role)
@@ -395,7 +422,7 @@ def staff_set_password(
     ] = False,
 ) -> None:
     """Set a member of staff's password. You are asked for it twice (it is not shown)."""
-    with _database(Config.from_env()) as factory:
+    with _database(_config()) as factory:
         try:
             with transaction(factory) as session:
                 member = session.scalar(
@@ -423,7 +450,7 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Check that lesson records are complete and unchanged since they were written."""
-    config = Config.from_env()
+    config = _config()
     with _database(config) as factory, factory() as session:
         if lesson is None:
             reports = event_log.verify_all(session)
@@ -458,17 +485,17 @@ def trust_create(
     ],
 ) -> None:
     """Create the trust: the first step on a new server (one server holds one trust)."""
-    with _database(Config.from_env()) as factory:
+    with _database(_config()) as factory:
         try:
             with transaction(factory) as session:
-                trust = create_trust(session, name)
+                trust = create_trust(session, name, actor=None)
                 made = (
                     f"Created the trust {trust.name}. "
                     "Next: add its schools with `safeclass school add`."
                 )
         except SetupError as error:
             _fail(str(error))
-    _out().print(Text(made))
+    _out().print(Text(made), soft_wrap=True)
 
 
 @school_app.command("add")
@@ -480,14 +507,14 @@ def school_add(
     ] = None,
 ) -> None:
     """Add a school to the trust."""
-    with _database(Config.from_env()) as factory:
+    with _database(_config()) as factory:
         try:
             with transaction(factory) as session:
-                school = add_school(session, name, slug)
+                school = add_school(session, name, slug=slug, actor=None)
                 made = (
                     f'Added {school.name} (short name "{school.slug}"). Next: add its staff with '
                     f"`safeclass staff add --school {school.slug}`."
                 )
         except SetupError as error:
             _fail(str(error))
-    _out().print(Text(made))
+    _out().print(Text(made), soft_wrap=True)

@@ -4,14 +4,34 @@ SAFECLASS_DATA_DIR     where SafeClass keeps its files (default ./var)
 SAFECLASS_DATABASE_URL an SQLAlchemy URL (default: an SQLite file in the data folder)
 SAFECLASS_HOST/PORT    where the web app listens (default 127.0.0.1:8000)
 SAFECLASS_SECURE_COOKIES  "1" behind HTTPS (default: on unless the host is a loopback address)
+SAFECLASS_TIMEZONE     the schools' time zone for the times pages show (default Europe/London)
+SAFECLASS_TRUSTED_PROXIES  addresses of the reverse proxies whose X-Forwarded-For and
+                       X-Forwarded-Proto headers are believed (default 127.0.0.1; empty: none)
+SAFECLASS_SSO_*        single sign-on for staff through the school's OpenID provider (off unless
+                       set): see docs/sso.md
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+DEFAULT_TIMEZONE = "Europe/London"
+# Only a proxy on this machine, by default: anyone else could write an X-Forwarded-For header
+# and sign in as if from any address they liked, dodging the per-address sign-in limit.
+DEFAULT_TRUSTED_PROXIES = ("127.0.0.1",)
+_YES = {"1", "yes", "true", "on"}
+_NO = {"0", "no", "false", "off"}
+
+
+class ConfigError(ValueError):
+    """A setting cannot be used. The message names the variable and says what it should be."""
 
 
 @dataclass(frozen=True)
@@ -21,17 +41,48 @@ class Config:
     host: str
     port: int
     secure_cookies: bool
+    # Single sign-on (docs/sso.md). Left empty, staff sign in with a password only; web/sso.py
+    # checks that the settings make sense together.
+    sso_issuer: str = ""
+    sso_client_id: str = ""
+    sso_client_secret: str = field(default="", repr=False)
+    sso_redirect_uri: str = ""
+    sso_allowed_domains: tuple[str, ...] = ()
+    sso_label: str = ""
+    # The pages read the same setting when web/wording.py is imported (timezone_from_env).
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
+    trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
+        """The settings in `environ` (default: this process's environment). Raises ConfigError,
+        naming the variable, for a value that cannot be used."""
         env = dict(os.environ if environ is None else environ)
         data_dir = Path(env.get("SAFECLASS_DATA_DIR", "var")).resolve()
         database_url = env.get("SAFECLASS_DATABASE_URL") or f"sqlite:///{data_dir / 'safeclass.db'}"
         host = env.get("SAFECLASS_HOST", "127.0.0.1")
-        port = int(env.get("SAFECLASS_PORT", "8000"))
+        port = _port(env.get("SAFECLASS_PORT", "8000"))
         loopback = host in {"127.0.0.1", "localhost", "::1"}
-        secure = env.get("SAFECLASS_SECURE_COOKIES", "0" if loopback else "1") == "1"
-        return cls(data_dir, database_url, host, port, secure)
+        secure = _switch(env, "SAFECLASS_SECURE_COOKIES", default=not loopback)
+        return cls(
+            data_dir,
+            database_url,
+            host,
+            port,
+            secure,
+            sso_issuer=env.get("SAFECLASS_SSO_ISSUER", "").strip(),
+            sso_client_id=env.get("SAFECLASS_SSO_CLIENT_ID", "").strip(),
+            sso_client_secret=env.get("SAFECLASS_SSO_CLIENT_SECRET", "").strip(),
+            sso_redirect_uri=env.get("SAFECLASS_SSO_REDIRECT_URI", "").strip(),
+            sso_allowed_domains=tuple(
+                domain.strip().lower()
+                for domain in env.get("SAFECLASS_SSO_ALLOWED_DOMAINS", "").split(",")
+                if domain.strip()
+            ),
+            sso_label=env.get("SAFECLASS_SSO_LABEL", "").strip(),
+            timezone=timezone_from_env(env),
+            trusted_proxies=_trusted_proxies(env),
+        )
 
     def secret_key(self) -> bytes:
         """The key that signs cookies and forms: made once, kept in the data folder (mode 600)."""
@@ -42,3 +93,72 @@ class Config:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
         return bytes.fromhex(path.read_text().strip())
+
+
+def timezone_from_env(environ: Mapping[str, str] | None = None) -> ZoneInfo:
+    """The time zone that pages, lesson times and letters to parents are written in."""
+    env = os.environ if environ is None else environ
+    return _parse_timezone(env.get("SAFECLASS_TIMEZONE", "").strip() or DEFAULT_TIMEZONE)
+
+
+def _parse_timezone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    # ZoneInfo also rejects names that look like file paths; either way, the same plain answer.
+    close = difflib.get_close_matches(name, available_timezones(), n=1)
+    hint = f' Did you mean "{close[0]}"?' if close else ""
+    raise ConfigError(
+        f'SAFECLASS_TIMEZONE: "{name}" is not a time zone name.{hint} Use a name from the tz '
+        f"database, such as {DEFAULT_TIMEZONE}."
+    )
+
+
+def _port(raw: str) -> int:
+    text = raw.strip()
+    if text.isdigit() and 1 <= int(text) <= 65535:
+        return int(text)
+    raise ConfigError(f'SAFECLASS_PORT: "{raw}" is not a port number (1 to 65535).')
+
+
+def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    # Guessing here could leave session cookies unprotected behind HTTPS.
+    raise ConfigError(f'{name}: "{raw}" means neither on nor off. Use 1 (on) or 0 (off).')
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    """Addresses or networks (CIDR) of the reverse proxies in front of SafeClass. Checked here
+    because uvicorn quietly ignores an entry it cannot read, trusting nobody instead."""
+    raw = env.get("SAFECLASS_TRUSTED_PROXIES")
+    if raw is None:
+        return DEFAULT_TRUSTED_PROXIES
+    proxies: list[str] = []
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            raise ConfigError(
+                'SAFECLASS_TRUSTED_PROXIES: "*" would believe anyone\'s X-Forwarded-For header, '
+                "so anyone could dodge the sign-in limits. List your proxy's addresses instead."
+            )
+        try:
+            # Written the way uvicorn reads them: "10.0.0.7/24" becomes 10.0.0.0/24.
+            if "/" in entry:
+                proxies.append(str(ipaddress.ip_network(entry, strict=False)))
+            else:
+                proxies.append(str(ipaddress.ip_address(entry)))
+        except ValueError:
+            raise ConfigError(
+                f'SAFECLASS_TRUSTED_PROXIES: "{entry}" is not an IP address or network. Give '
+                "addresses such as 127.0.0.1 or networks such as 10.0.0.0/24, separated by commas."
+            ) from None
+    return tuple(proxies)

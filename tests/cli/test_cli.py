@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from safeclass.cli import app
-from safeclass.config import Config
+from safeclass.config import Config, ConfigError
 from safeclass.passwords import verify_password
 from safeclass.store.db import make_engine, make_session_factory
 from safeclass.store.models import Lesson, Pupil, School, StaffMember
@@ -238,6 +238,18 @@ def test_staff_add_bad_input_fails_cleanly(
     assert message in result.output
 
 
+def test_staff_add_before_the_trust_exists_says_what_to_do_first(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app,
+        ["staff", "add", "--email", "it@oak.example", "--name", "Ira", "--role", "trust_admin",
+         "--password-stdin"],
+        input="a long enough password\n",
+    )  # fmt: skip
+
+    assert_clean_failure(result.output, result.exit_code)
+    assert "safeclass trust create" in result.output
+
+
 def test_staff_add_refuses_an_email_already_in_use(demo: CliRunner) -> None:
     result = demo.invoke(
         app,
@@ -287,51 +299,185 @@ def test_sqlite_database_is_in_the_data_folder(runner: CliRunner, tmp_path: Path
     engine.dispose()
 
 
-def test_serve_upgrades_the_database_and_runs_the_web_app(
-    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+class FakeUvicorn:
+    """Stands in for `uvicorn.run`: records what `serve` asked for instead of serving."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[object, dict[str, object]]] = []
+
+    def __call__(self, app: object, **options: object) -> None:
+        self.calls.append((app, options))
+
+
+@pytest.fixture
+def uvicorn_run(monkeypatch: pytest.MonkeyPatch) -> FakeUvicorn:
     import uvicorn
 
-    calls: list[tuple[object, str, int]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, *, host, port: calls.append((app, host, port)))
+    fake = FakeUvicorn()
+    monkeypatch.setattr(uvicorn, "run", fake)
+    return fake
+
+
+def test_serve_upgrades_the_database_and_runs_the_web_app(
+    runner: CliRunner, uvicorn_run: FakeUvicorn, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("SAFECLASS_PORT", "8123")
 
     result = runner.invoke(app, ["serve"])
 
     assert result.exit_code == 0, result.output
-    [(web_app, host, port)] = calls
-    assert (host, port) == ("127.0.0.1", 8123)
+    [(web_app, options)] = uvicorn_run.calls
+    assert (options["host"], options["port"]) == ("127.0.0.1", 8123)
     assert web_app.__class__.__name__ == "FastAPI"
     assert (tmp_path / "data" / "safeclass.db").exists()
 
 
-def test_a_new_server_is_set_up_from_nothing(runner: CliRunner) -> None:
-    """The steps docs/operations.md gives a school's IT admin, in order."""
-    trust = runner.invoke(app, ["trust", "create", "Riverside Learning Trust"])
-    school = runner.invoke(app, ["school", "add", "Oak Primary School", "--slug", "oak"])
-    admin = runner.invoke(
-        app,
-        [
-            "staff", "add", "--email", "it@oak.example", "--name", "Ira Tech",
-            "--role", "trust_admin", "--password-stdin",
-        ],
-        input="a long enough password\n",
-    )  # fmt: skip
-    teacher = runner.invoke(
-        app,
-        [
-            "staff", "add", "--email", "t@oak.example", "--name", "Tess Teacher",
-            "--role", "teacher", "--school", "oak", "--password-stdin",
-        ],
-        input="another long password\n",
-    )  # fmt: skip
+def test_serve_believes_forwarded_headers_only_from_this_machine_by_default(
+    runner: CliRunner, uvicorn_run: FakeUvicorn
+) -> None:
+    result = runner.invoke(app, ["serve"])
 
-    for result in (trust, school, admin, teacher):
-        assert result.exit_code == 0, result.output
-    assert 'short name "oak"' in school.output
+    assert result.exit_code == 0, result.output
+    [(_, options)] = uvicorn_run.calls
+    assert options["proxy_headers"] is True
+    assert options["forwarded_allow_ips"] == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "proxy_headers", "allowed"),
+    [
+        ("10.0.0.5", True, ["10.0.0.5"]),
+        (" 10.0.0.5 , 192.168.4.7/24,::1", True, ["10.0.0.5", "192.168.4.0/24", "::1"]),
+        ("", False, []),
+    ],
+)
+def test_serve_passes_the_trusted_proxies_to_uvicorn(
+    runner: CliRunner,
+    uvicorn_run: FakeUvicorn,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str,
+    proxy_headers: bool,
+    allowed: list[str],
+) -> None:
+    monkeypatch.setenv("SAFECLASS_TRUSTED_PROXIES", setting)
+
+    result = runner.invoke(app, ["serve"])
+
+    assert result.exit_code == 0, result.output
+    [(_, options)] = uvicorn_run.calls
+    assert options["proxy_headers"] is proxy_headers
+    assert options["forwarded_allow_ips"] == allowed
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SAFECLASS_TRUSTED_PROXIES", "proxy.example.org", "is not an IP address or network"),
+        ("SAFECLASS_TRUSTED_PROXIES", "*", "List your proxy's addresses instead"),
+        ("SAFECLASS_TIMEZONE", "Europe/Londn", 'Did you mean "Europe/London"?'),
+        ("SAFECLASS_PORT", "eighty", "is not a port number"),
+        ("SAFECLASS_SECURE_COOKIES", "yes please", "Use 1 (on) or 0 (off)"),
+    ],
+)
+def test_serve_with_a_bad_setting_stops_before_serving(
+    runner: CliRunner,
+    uvicorn_run: FakeUvicorn,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    result = runner.invoke(app, ["serve"])
+
+    assert_clean_failure(result.output, result.exit_code)
+    assert f"Error: {variable}: " in result.output
+    assert message in result.output
+    assert uvicorn_run.calls == []
+
+
+def test_serve_reports_a_setting_the_web_app_refuses_in_one_line(
+    runner: CliRunner, uvicorn_run: FakeUvicorn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import safeclass.web.app
+
+    def refuse(config: Config) -> None:
+        raise ConfigError("SAFECLASS_SSO_ISSUER must be a full https:// address.")
+
+    monkeypatch.setattr(safeclass.web.app, "create_app", refuse)
+
+    result = runner.invoke(app, ["serve"])
+
+    assert_clean_failure(result.output, result.exit_code)
+    assert "Error: SAFECLASS_SSO_ISSUER must be a full https:// address." in result.output
+    assert uvicorn_run.calls == []
+
+
+def test_every_command_refuses_a_bad_setting_cleanly(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SAFECLASS_TIMEZONE", "Mars/Olympus_Mons")
+
+    results = [
+        runner.invoke(app, arguments)
+        for arguments in (
+            ["db", "upgrade"],
+            ["trust", "create", "Riverside"],
+            ["policy", "show"],
+            ["audit", "verify"],
+        )
+    ]
+
+    for result in results:
+        assert_clean_failure(result.output, result.exit_code)
+        assert '"Mars/Olympus_Mons" is not a time zone name' in result.output
+    assert not (tmp_path / "data" / "safeclass.db").exists()
+
+
+def test_set_up_commands_refuse_mistakes_in_words(runner: CliRunner) -> None:
+    no_trust_yet = runner.invoke(app, ["school", "add", "Oak Primary School"])
+    blank = runner.invoke(app, ["trust", "create", "  "])
+    first = runner.invoke(app, ["trust", "create", "Riverside Learning Trust"])
+    second = runner.invoke(app, ["trust", "create", "Another Trust"])
+    oak = runner.invoke(app, ["school", "add", "Oak Primary School", "--slug", "oak"])
+    bad_slug = runner.invoke(app, ["school", "add", "Elm", "--slug", "Elm School!"])
+    taken = runner.invoke(app, ["school", "add", "Oak Academy", "--slug", "oak"])
+
+    assert first.exit_code == 0, first.output
+    assert "Created the trust Riverside Learning Trust" in first.output
+    assert oak.exit_code == 0, oak.output
+    assert 'short name "oak"' in oak.output
+    for refused, words in [
+        (no_trust_yet, "Create the trust first"),
+        (second, "One server holds one trust"),
+        (blank, "Give the trust a name"),
+        (bad_slug, "cannot be a short name"),
+        (taken, 'already a school with the short name "oak"'),
+    ]:
+        assert_clean_failure(refused.output, refused.exit_code)
+        assert words in refused.output
+
+
+def test_school_add_makes_a_short_name_from_the_name(runner: CliRunner) -> None:
+    runner.invoke(app, ["trust", "create", "Riverside Learning Trust"])
+
+    result = runner.invoke(app, ["school", "add", "St Mary's C of E Primary"])
+
+    assert result.exit_code == 0, result.output
+    assert 'short name "st-marys-c-of-e-primary"' in result.output
+    assert "safeclass staff add --school st-marys-c-of-e-primary" in result.output
+
+
+def test_commands_quoted_in_messages_are_never_broken_across_lines(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A narrow terminal wraps the line itself, so what the reader copies is the whole command."""
+    monkeypatch.setenv("COLUMNS", "40")
+
+    runner.invoke(app, ["trust", "create", "Riverside Learning Trust"])
+    added = runner.invoke(app, ["school", "add", "St Mary's C of E Primary"])
     again = runner.invoke(app, ["trust", "create", "Another Trust"])
-    assert again.exit_code == 1
-    assert "already has its trust" in again.output
-    bad = runner.invoke(app, ["school", "add", "Elm", "--slug", "Elm School!"])
-    assert bad.exit_code == 1
-    assert "cannot be a short name" in bad.output
+
+    assert "`safeclass staff add --school st-marys-c-of-e-primary`" in added.output
+    assert "`safeclass school add`" in again.output

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from html.parser import HTMLParser
 
-# Starlette 1.10 warns that its test client prefers `httpx2`, while the project pins `httpx`.
-# Until the dev dependencies say which, only that one warning is let through; every other warning
-# stays an error.
-with warnings.catch_warnings():
-    warnings.filterwarnings(
-        "ignore", message="Using `httpx` with `starlette.testclient` is deprecated"
-    )
-    from fastapi.testclient import TestClient as TestClient
+# Starlette's warning that its test client would rather have `httpx2` is let through by one
+# precise entry in pyproject.toml's pytest `filterwarnings`.
+from fastapi.testclient import TestClient as TestClient
 
 PASSWORD = "correct horse battery"
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -143,7 +144,19 @@ class StaffRoleGrant(Base):
     """One role of one person: at one school, or (trust admin) across the trust."""
 
     __tablename__ = "staff_roles"
-    __table_args__ = (UniqueConstraint("staff_id", "role", "school_id"),)
+    __table_args__ = (
+        UniqueConstraint("staff_id", "role", "school_id"),
+        # The constraint above lets two trust-wide grants through, since SQL counts NULLs as
+        # distinct; this index allows one grant of each role per person across the trust.
+        Index(
+            "uq_staff_roles_trust_wide",
+            "staff_id",
+            "role",
+            unique=True,
+            sqlite_where=text("school_id IS NULL"),
+            postgresql_where=text("school_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
@@ -196,7 +209,9 @@ class Pupil(Base):
     parent_links: Mapped[list[ParentLink]] = relationship(
         back_populates="pupil", cascade="all, delete-orphan"
     )
-    consents: Mapped[list[Consent]] = relationship(back_populates="pupil")
+    consents: Mapped[list[Consent]] = relationship(
+        back_populates="pupil", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     @property
     def display_name(self) -> str:
@@ -247,6 +262,10 @@ class Lesson(Base):
     ends_at: Mapped[datetime]
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    # The code typed with a personal passcode by someone who cannot use their link (see
+    # `safeclass.actions.typed_codes`). Not a secret on its own: it names the lesson, the passcode
+    # says who is coming. None until staff ask for one.
+    typed_code: Mapped[str | None] = mapped_column(String(16), unique=True)
 
     school: Mapped[School] = relationship()
     class_group: Mapped[ClassGroup] = relationship()
@@ -383,6 +402,9 @@ class JoinLink(Base):
     revoked_by_staff_id: Mapped[int | None] = mapped_column(
         ForeignKey("staff.id", ondelete="SET NULL")
     )
+    # The passcode to type with a lesson code instead of following the link: kept only as an HMAC
+    # keyed with the server's secret, so neither a copy of the database nor its hash opens a lesson.
+    passcode_hmac: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     school: Mapped[School] = relationship()
     pupil: Mapped[Pupil] = relationship()
@@ -393,6 +415,36 @@ class JoinLink(Base):
     @property
     def for_parent(self) -> bool:
         return self.parent_id is not None
+
+    def is_active(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
+
+class GuestInvitation(Base):
+    """A named guest (a visiting speaker, say) invited by staff to one lesson, when the school's
+    policy allows guests. The guest waits to be let in like everyone else. Only hashes of the link's
+    token and passcode are kept (see `safeclass.actions.guests`); withdrawing is final."""
+
+    __tablename__ = "guest_invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"), index=True)
+    display_name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    passcode_hmac: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    created_by_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL")
+    )
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL")
+    )
+
+    school: Mapped[School] = relationship()
+    lesson: Mapped[Lesson] = relationship()
 
     def is_active(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at

@@ -19,14 +19,15 @@ from safeclass.web import lesson_socket
 from safeclass.web.context import WebContext
 from safeclass.web.csrf import OriginCheckMiddleware, SignInFormTokens
 from safeclass.web.errors import ServerErrorPageMiddleware, form_expired_page, install_error_pages
-from safeclass.web.join_tokens import JoinTokenReader
+from safeclass.web.join_tokens import FirstThatKnows, JoinTokenReader
 from safeclass.web.link_reader import DatabaseJoinLinks
-from safeclass.web.pages import admin, join_links, school_policy, signin
+from safeclass.web.pages import admin, join_links, school_policy, signin, sso
 from safeclass.web.rendering import STATIC_DIR, Renderer
 from safeclass.web.security_headers import SecurityHeadersMiddleware
+from safeclass.web.sso import SingleSignOn
 
 # Every page module's router. Tests walk these to check that each POST route demands a token.
-ROUTERS = (signin.router, admin.router, school_policy.router, join_links.router)
+ROUTERS = (signin.router, sso.router, admin.router, school_policy.router, join_links.router)
 
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ def create_app(
         renderer=renderer,
         sign_in_tokens=SignInFormTokens(config.secret_key()),
         live=live,
-        join_tokens=join_tokens or DatabaseJoinLinks(),
+        join_tokens=join_tokens or FirstThatKnows(DatabaseJoinLinks()),
+        sso=SingleSignOn.from_config(config),
     )
 
     @app.get("/healthz")

@@ -16,6 +16,7 @@ from safeclass.web.csrf import SignInFormTokens
 from safeclass.web.join_tokens import JoinTokenReader
 from safeclass.web.ratelimit import SignInRateLimiter
 from safeclass.web.rendering import Renderer
+from safeclass.web.sso import SingleSignOn
 
 
 @dataclass
@@ -26,6 +27,7 @@ class WebContext:
     sign_in_tokens: SignInFormTokens
     live: LiveLessons
     join_tokens: JoinTokenReader
+    sso: SingleSignOn | None = None
     # Replaceable by tests (a fake clock for lockouts, a different "now" for session expiry).
     sign_in_limiter: SignInRateLimiter = field(default_factory=SignInRateLimiter)
     now: Callable[[], datetime] = utc_now

@@ -29,3 +29,19 @@ class JoinTokenReader(Protocol):
         """The entrant for this token and lesson, or None for a token that is unknown, revoked,
         expired or for another lesson (all the same to the caller)."""
         ...
+
+
+class FirstThatKnows:
+    """Several readers asked in turn (personal links, guests' invitations, typed codes): the
+    first entrant any of them recognises. Their tokens never overlap, so the order is only for
+    speed."""
+
+    def __init__(self, *readers: JoinTokenReader) -> None:
+        self._readers = readers
+
+    def read(self, session: Session, lesson_id: int, token: str) -> Entrant | None:
+        for reader in self._readers:
+            entrant = reader.read(session, lesson_id, token)
+            if entrant is not None:
+                return entrant
+        return None

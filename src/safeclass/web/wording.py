@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, date, datetime, time, timedelta
 
+from safeclass.config import timezone_from_env
 from safeclass.domain.consent import ConsentStatus
 from safeclass.domain.policy import Level, ResolvedSetting
 from safeclass.store.models import STAFF_ROLE_NAMES, LessonStaffRole, StaffRole
 
-
-def _school_timezone() -> tzinfo:
-    # SafeClass serves schools in England. Without the system's time zone data (a very slim
-    # container) times are shown in UTC rather than failing every page.
-    try:
-        return ZoneInfo("Europe/London")
-    except ZoneInfoNotFoundError:
-        return UTC
-
-
-SCHOOL_TIMEZONE = _school_timezone()
+# SAFECLASS_TIMEZONE, Europe/London unless set (config.py). The zone data comes with the pinned
+# tzdata package, so a server without the system's zone data still shows school times, not UTC.
+SCHOOL_TIMEZONE = timezone_from_env()
 
 LIVE_CONSENT_WORDS = {
     ConsentStatus.GIVEN: "Yes, given",

@@ -150,7 +150,14 @@ def _sign_out(context: WebContext, request: Request, form: SubmittedForm) -> Res
 def _form_page(context: WebContext, token: str, *, email: str, error: str | None) -> Response:
     response = context.renderer.page(
         "signin.html",
-        page_context(None, "Sign in", email=email, error=error, csrf_token=token),
+        page_context(
+            None,
+            "Sign in",
+            email=email,
+            error=error,
+            csrf_token=token,
+            sso_label=context.sso.label if context.sso is not None else None,
+        ),
     )
     response.set_cookie(
         sign_in_cookie_name(context.config),
