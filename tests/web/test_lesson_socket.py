@@ -20,6 +20,8 @@ from safeclass.actions.live import LiveLessons
 from safeclass.config import Config
 from safeclass.domain.consent import ConsentScope
 from safeclass.domain.lesson.model import Person, Role, Via
+from safeclass.media.sdp import SdpRefusal, SdpRefusedError
+from safeclass.media.signalling import MediaRefusedError, Purpose, TrickleTarget
 from safeclass.store import event_log
 from safeclass.store.models import Consent, Lesson, LessonEventRecord, Parent, ParentLink, Pupil
 from safeclass.web.app import create_app
@@ -260,7 +262,7 @@ def test_oversized_and_binary_messages_close_the_connection(
 ) -> None:
     with teacher.websocket_connect(lessons.url(), headers=ORIGIN) as staff:
         join(staff)
-        staff.send_text(json.dumps({"v": 1, "type": "chat", "to": "class", "text": "x" * 20000}))
+        staff.send_text(json.dumps({"v": 1, "type": "chat", "to": "class", "text": "x" * 50000}))
         assert receive(staff, "error")["code"] == "too_big"
         with pytest.raises(WebSocketDisconnect) as closed:
             staff.receive_json()
@@ -425,3 +427,121 @@ def test_the_lesson_page_shows_the_register_from_the_log(
     assert "Removed by staff" in register
     assert "Tess Teacher" in register
     assert "has not been changed since they were written" in register
+
+
+# --- Media messages reach the media layer, checked; without one they are refused ---------------
+
+OFFER = (
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n"
+)
+
+
+class RecordingMedia:
+    """A stand-in for the SFU relay: this test is about the socket's routing, not media. The
+    relay itself is tested against real Janus in tests/media."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    async def publish(self, lesson_id: int, pid: str, purpose: Purpose, offer: str) -> str:
+        self.calls.append(("publish", lesson_id, pid, purpose))
+        if "m=video" in offer:
+            raise SdpRefusedError(SdpRefusal.SECOND_VIDEO, "Only one camera at a time.")
+        if purpose is Purpose.SCREEN:
+            raise MediaRefusedError("no_grant", "Ask your teacher before you share your screen.")
+        return "answer-sdp"
+
+    async def unpublish(self, lesson_id: int, pid: str, purpose: Purpose) -> None:
+        self.calls.append(("unpublish", lesson_id, pid, purpose))
+
+    async def watch_answer(self, lesson_id: int, pid: str, answer: str) -> None:
+        self.calls.append(("watch_answer", lesson_id, pid, answer))
+
+    async def trickle(
+        self, lesson_id: int, pid: str, target: TrickleTarget, candidate: dict[str, Any]
+    ) -> None:
+        self.calls.append(("trickle", lesson_id, pid, target, candidate))
+
+
+def test_media_requests_are_refused_plainly_when_the_server_has_no_media(
+    lessons: Lessons, teacher: TestClient
+) -> None:
+    with teacher.websocket_connect(lessons.url(), headers=ORIGIN) as staff:
+        join(staff)
+        staff.send_json({"v": 1, "type": "publish", "purpose": "camera", "sdp": OFFER})
+        refused = receive(staff, "media_refused")
+        assert refused["reason"] == "media_off"
+        assert refused["request"] == "publish"
+        assert refused["about"] == "camera"
+
+
+def test_media_requests_go_to_the_media_layer_as_the_connections_own_participant(
+    lessons: Lessons, teacher: TestClient
+) -> None:
+    media = RecordingMedia()
+    lessons.app.state.safeclass.media = media
+    candidate = {"candidate": "candidate:1 1 udp 1 10.77.0.2 5000 typ host", "sdpMid": "0"}
+    with teacher.websocket_connect(lessons.url(), headers=ORIGIN) as staff:
+        pid = join(staff)
+        staff.send_json({"v": 1, "type": "publish", "purpose": "camera", "sdp": OFFER})
+        assert receive(staff, "publish_answer") == {
+            "v": 1,
+            "type": "publish_answer",
+            "purpose": "camera",
+            "sdp": "answer-sdp",
+        }
+        staff.send_json({"v": 1, "type": "trickle", "target": "watch", "candidate": candidate})
+        staff.send_json({"v": 1, "type": "watch_answer", "sdp": OFFER})
+        staff.send_json({"v": 1, "type": "unpublish", "purpose": "camera"})
+        staff.send_json({"v": 1, "type": "ping"})
+        receive(staff, "pong")
+    lesson_id = lessons.lesson_id
+    assert media.calls == [
+        ("publish", lesson_id, pid, Purpose.CAMERA),
+        ("trickle", lesson_id, pid, TrickleTarget.WATCH, candidate),
+        ("watch_answer", lesson_id, pid, OFFER),
+        ("unpublish", lesson_id, pid, Purpose.CAMERA),
+    ]
+
+
+def test_refused_media_requests_are_answered_on_that_connection_and_it_stays_open(
+    lessons: Lessons, teacher: TestClient
+) -> None:
+    lessons.app.state.safeclass.media = RecordingMedia()
+    with teacher.websocket_connect(lessons.url(), headers=ORIGIN) as staff:
+        join(staff)
+        two_cameras = OFFER + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+        staff.send_json({"v": 1, "type": "publish", "purpose": "camera", "sdp": two_cameras})
+        assert receive(staff, "media_refused")["reason"] == "second_video"
+        staff.send_json({"v": 1, "type": "publish", "purpose": "screen", "sdp": OFFER})
+        refused = receive(staff, "media_refused")
+        assert refused["reason"] == "no_grant"
+        assert refused["about"] == "screen"
+        staff.send_json({"v": 1, "type": "ping"})
+        receive(staff, "pong")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "publish", "purpose": "both", "sdp": OFFER},
+        {"type": "publish", "purpose": "camera", "sdp": ""},
+        {"type": "publish", "purpose": "camera", "sdp": "v" * 40000},
+        {"type": "publish", "purpose": "camera"},
+        {"type": "trickle", "target": "camera", "candidate": "candidate:1"},
+        {"type": "trickle", "target": "camera", "candidate": {"candidate": ["x"]}},
+        {"type": "watch_answer", "sdp": 7},
+        {"type": "unpublish", "purpose": "camera", "pid": "someone-else"},
+    ],
+)
+def test_malformed_media_messages_are_refused_before_the_media_layer(
+    lessons: Lessons, teacher: TestClient, message: dict[str, Any]
+) -> None:
+    media = RecordingMedia()
+    lessons.app.state.safeclass.media = media
+    with teacher.websocket_connect(lessons.url(), headers=ORIGIN) as staff:
+        join(staff)
+        staff.send_json({"v": 1, **message})
+        assert receive(staff, "error")["code"] == "bad_message"
+    assert media.calls == []

@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 
 from safeclass.actions.live import LiveLessons
 from safeclass.config import Config
+from safeclass.media.signalling import MediaSignalling
 from safeclass.timeutil import utc_now
 from safeclass.web.csrf import SignInFormTokens
 from safeclass.web.join_tokens import JoinTokenReader
@@ -28,6 +29,8 @@ class WebContext:
     live: LiveLessons
     join_tokens: JoinTokenReader
     sso: SingleSignOn | None = None
+    # None while the server runs without a media server: media requests are then refused.
+    media: MediaSignalling | None = None
     # Replaceable by tests (a fake clock for lockouts, a different "now" for session expiry).
     sign_in_limiter: SignInRateLimiter = field(default_factory=SignInRateLimiter)
     now: Callable[[], datetime] = utc_now

@@ -23,6 +23,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from safeclass.actions.live import LessonUnavailableError
 from safeclass.domain.lesson.model import Person, Role, Via
+from safeclass.media.sdp import SdpRefusedError
+from safeclass.media.signalling import MediaRefusedError, Purpose, TrickleTarget
 from safeclass.web.auth import find_signed_in, session_cookie_name
 from safeclass.web.context import WebContext, web_context
 from safeclass.web.csrf import is_same_origin
@@ -34,6 +36,10 @@ from safeclass.web.protocol import (
     JoinMessage,
     PingMessage,
     ProtocolError,
+    PublishMessage,
+    TrickleMessage,
+    UnpublishMessage,
+    WatchAnswerMessage,
     parse,
     to_command,
 )
@@ -41,6 +47,7 @@ from safeclass.web.protocol import (
 log = logging.getLogger(__name__)
 router = APIRouter()
 
+MEDIA_OFF = "Video and sound are not available on this server at the moment."
 JOIN_WITHIN_SECONDS = 15.0
 QUEUE_LIMIT = 256
 # Per connection: a burst of 30 messages, then 10 a second. 50 refusals for flooding end it.
@@ -185,6 +192,10 @@ class LessonConnection:
                 self.deliver({"type": "pong"})
             elif isinstance(message, JoinMessage):
                 self._error("already_joined", "This connection has already joined the lesson.")
+            elif isinstance(
+                message, PublishMessage | UnpublishMessage | WatchAnswerMessage | TrickleMessage
+            ):
+                await self._media(message)
             elif message is not None:
                 await self._act(message)
 
@@ -301,6 +312,49 @@ class LessonConnection:
     async def _act(self, message: CommandMessage) -> None:
         assert self.pid is not None
         await self.context.live.act(self.lesson_id, to_command(message, self.pid))
+
+    async def _media(
+        self, message: PublishMessage | UnpublishMessage | WatchAnswerMessage | TrickleMessage
+    ) -> None:
+        """Relay to the media layer. A refusal is answered on this connection only: it changes
+        nothing, and the media layer has already logged it."""
+        assert self.pid is not None
+        media = self.context.media
+        about: str = "watch"
+        if isinstance(message, PublishMessage | UnpublishMessage):
+            about = message.purpose
+        elif isinstance(message, TrickleMessage):
+            about = message.target
+        if media is None:
+            self._media_refused(message.type, about, "media_off", MEDIA_OFF)
+            return
+        try:
+            if isinstance(message, PublishMessage):
+                purpose = Purpose(message.purpose)
+                answer = await media.publish(self.lesson_id, self.pid, purpose, message.sdp)
+                self.deliver({"type": "publish_answer", "purpose": purpose.value, "sdp": answer})
+            elif isinstance(message, UnpublishMessage):
+                await media.unpublish(self.lesson_id, self.pid, Purpose(message.purpose))
+            elif isinstance(message, WatchAnswerMessage):
+                await media.watch_answer(self.lesson_id, self.pid, message.sdp)
+            else:
+                target = TrickleTarget(message.target)
+                await media.trickle(self.lesson_id, self.pid, target, dict(message.candidate))
+        except SdpRefusedError as refused:
+            self._media_refused(message.type, about, refused.reason.value, str(refused))
+        except MediaRefusedError as refused:
+            self._media_refused(message.type, about, refused.reason, refused.message)
+
+    def _media_refused(self, request: str, about: str, reason: str, message: str) -> None:
+        self.deliver(
+            {
+                "type": "media_refused",
+                "request": request,
+                "about": about,
+                "reason": reason,
+                "message": message,
+            }
+        )
 
 
 @router.websocket("/lessons/{lesson_id}/live")

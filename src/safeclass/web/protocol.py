@@ -17,7 +17,9 @@ from safeclass.domain.lesson import commands as c
 from safeclass.domain.lesson.model import ChatTo
 
 VERSION = 1
-MAX_MESSAGE_BYTES = 16 * 1024
+# A session description may be up to 32 KiB (media/sdp.py); the rest of a message is small.
+MAX_MESSAGE_BYTES = 40 * 1024
+MAX_SDP_CHARS = 32 * 1024
 MAX_CHAT_CHARS = 2000  # the engine's own limit is lower and comes with kinder words
 
 ParticipantId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
@@ -174,6 +176,41 @@ class ChatMessage(_Message):
     text: Annotated[str, Field(max_length=MAX_CHAT_CHARS)]
 
 
+# --- Media signalling: relayed to the SFU after SafeClass's own checks (safeclass.media) ----------
+
+SessionDescriptionText = Annotated[str, Field(min_length=1, max_length=MAX_SDP_CHARS)]
+
+
+class PublishMessage(_Message):
+    """An offer to send: `camera` (microphone and camera) or `screen` (a screen share)."""
+
+    type: Literal["publish"]
+    purpose: Literal["camera", "screen"]
+    sdp: SessionDescriptionText
+
+
+class UnpublishMessage(_Message):
+    type: Literal["unpublish"]
+    purpose: Literal["camera", "screen"]
+
+
+class WatchAnswerMessage(_Message):
+    """The answer to the server's `watch_offer` of other people's streams."""
+
+    type: Literal["watch_answer"]
+    sdp: SessionDescriptionText
+
+
+class TrickleMessage(_Message):
+    """One ICE candidate (checked in media/sdp.py), for a publication or for watching."""
+
+    type: Literal["trickle"]
+    target: Literal["camera", "screen", "watch"]
+    candidate: dict[str, str | int | bool | None]
+
+
+MediaMessage: TypeAlias = PublishMessage | UnpublishMessage | WatchAnswerMessage | TrickleMessage
+
 CommandMessage: TypeAlias = (
     AdmitMessage
     | DenyMessage
@@ -204,7 +241,7 @@ CommandMessage: TypeAlias = (
     | SetCameraMessage
     | ChatMessage
 )
-ClientMessage: TypeAlias = JoinMessage | PingMessage | CommandMessage
+ClientMessage: TypeAlias = JoinMessage | PingMessage | CommandMessage | MediaMessage
 
 _CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(
     Annotated[ClientMessage, Field(discriminator="type")]
@@ -217,7 +254,8 @@ def _wire_type(model: type[BaseModel]) -> str:
 
 
 MESSAGE_TYPES = frozenset(
-    _wire_type(model) for model in (JoinMessage, PingMessage, *CommandMessage.__args__)
+    _wire_type(model)
+    for model in (JoinMessage, PingMessage, *CommandMessage.__args__, *MediaMessage.__args__)
 )
 
 _TARGETED: dict[type[_AtSomeone], type[c.Targeted]] = {
