@@ -144,8 +144,18 @@ def serve() -> None:
 
     with _database(config):
         pass
+    media_server = None
+    if config.media:
+        from safeclass.media.janus_config import JanusConfigError, JanusModules
+        from safeclass.media.server import MediaServer
+
+        try:
+            JanusModules.find(config.janus_binary)  # said here in one line, not in a traceback
+        except JanusConfigError as error:
+            _fail(f"{error} SAFECLASS_MEDIA=0 runs SafeClass without live audio and video.")
+        media_server = MediaServer.from_config(config)
     try:
-        web_app = create_app(config)
+        web_app = create_app(config, media_server=media_server)
     except ConfigError as error:  # settings only the web app can check (single sign-on, say)
         _fail(str(error))
     uvicorn.run(

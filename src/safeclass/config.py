@@ -16,10 +16,12 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 DEFAULT_TIMEZONE = "Europe/London"
@@ -52,6 +54,20 @@ class Config:
     # The pages read the same setting when web/wording.py is imported (timezone_from_env).
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    # --- Media: the Janus server that `safeclass serve` runs (docs/operations.md, "Media server
+    # (Janus)"). Off unless read from the environment, so apps built in tests start no Janus.
+    media: bool = False
+    janus_binary: str = "janus"
+    janus_port: int = 8188
+    janus_admin_port: int = 7188
+    rtp_ports: tuple[int, int] = (20000, 20999)
+    public_ip: str = ""
+    stun_server: str = ""  # "host:port"
+    turn_server: str = ""  # "host:port"
+    turn_user: str = ""
+    turn_password: str = field(default="", repr=False)
+    ice_ignore: tuple[str, ...] = ("vmnet",)
+    ice_interfaces: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -82,6 +98,8 @@ class Config:
             sso_label=env.get("SAFECLASS_SSO_LABEL", "").strip(),
             timezone=timezone_from_env(env),
             trusted_proxies=_trusted_proxies(env),
+            # --- Media (Janus).
+            **_media_settings(env, web_port=port),
         )
 
     def secret_key(self) -> bytes:
@@ -162,3 +180,141 @@ def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
                 "addresses such as 127.0.0.1 or networks such as 10.0.0.0/24, separated by commas."
             ) from None
     return tuple(proxies)
+
+
+# --- Media (Janus) ------------------------------------------------------------------------------
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+_INTERFACE = re.compile(r"[A-Za-z0-9_.:/-]{1,64}")
+
+
+class _MediaSettings(TypedDict):
+    media: bool
+    janus_binary: str
+    janus_port: int
+    janus_admin_port: int
+    rtp_ports: tuple[int, int]
+    public_ip: str
+    stun_server: str
+    turn_server: str
+    turn_user: str
+    turn_password: str
+    ice_ignore: tuple[str, ...]
+    ice_interfaces: tuple[str, ...]
+
+
+def _media_settings(env: Mapping[str, str], *, web_port: int) -> _MediaSettings:
+    """The Janus settings, each checked, as keyword arguments for Config."""
+    media = _switch(env, "SAFECLASS_MEDIA", default=True)
+    janus_port = _named_port(env, "SAFECLASS_JANUS_PORT", 8188)
+    janus_admin_port = _named_port(env, "SAFECLASS_JANUS_ADMIN_PORT", 7188)
+    if janus_port == janus_admin_port:
+        raise ConfigError(
+            f"SAFECLASS_JANUS_ADMIN_PORT: {janus_admin_port} is also SAFECLASS_JANUS_PORT; Janus's "
+            "API and its admin API need a port each."
+        )
+    if media and web_port in {janus_port, janus_admin_port}:
+        raise ConfigError(
+            f"SAFECLASS_PORT: {web_port} is also one of Janus's ports (SAFECLASS_JANUS_PORT, "
+            "SAFECLASS_JANUS_ADMIN_PORT); give each its own."
+        )
+    turn_server = _server(env, "SAFECLASS_TURN_SERVER")
+    turn_user = env.get("SAFECLASS_TURN_USER", "").strip()
+    turn_password = env.get("SAFECLASS_TURN_PASSWORD", "")
+    if turn_server and not (turn_user and turn_password):
+        raise ConfigError(
+            "SAFECLASS_TURN_SERVER is set: set SAFECLASS_TURN_USER and SAFECLASS_TURN_PASSWORD too."
+        )
+    if not turn_server and (turn_user or turn_password):
+        raise ConfigError(
+            "SAFECLASS_TURN_USER or SAFECLASS_TURN_PASSWORD is set without SAFECLASS_TURN_SERVER."
+        )
+    for name, value in (
+        ("SAFECLASS_TURN_USER", turn_user),
+        ("SAFECLASS_TURN_PASSWORD", turn_password),
+    ):
+        if any(ord(character) < 32 or ord(character) == 127 for character in value):
+            raise ConfigError(f"{name}: control characters (a line break, say) cannot be used.")
+    return _MediaSettings(
+        media=media,
+        janus_binary=env.get("SAFECLASS_JANUS_BINARY", "").strip() or "janus",
+        janus_port=janus_port,
+        janus_admin_port=janus_admin_port,
+        rtp_ports=_rtp_ports(env.get("SAFECLASS_RTP_PORTS", "")),
+        public_ip=_public_ip(env.get("SAFECLASS_PUBLIC_IP", "")),
+        stun_server=_server(env, "SAFECLASS_STUN_SERVER"),
+        turn_server=turn_server,
+        turn_user=turn_user,
+        turn_password=turn_password,
+        ice_ignore=_interfaces(env, "SAFECLASS_ICE_IGNORE", default=("vmnet",)),
+        ice_interfaces=_interfaces(env, "SAFECLASS_ICE_INTERFACES", default=()),
+    )
+
+
+def _named_port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.isdigit() and 1 <= int(raw) <= 65535:
+        return int(raw)
+    raise ConfigError(f'{name}: "{raw}" is not a port number (1 to 65535).')
+
+
+def _rtp_ports(raw: str) -> tuple[int, int]:
+    text = raw.strip()
+    if not text:
+        return (20000, 20999)
+    low, dash, high = text.partition("-")
+    if dash and low.strip().isdigit() and high.strip().isdigit():
+        first, last = int(low), int(high)
+        if 1024 <= first <= last <= 65535:
+            return (first, last)
+    raise ConfigError(
+        f'SAFECLASS_RTP_PORTS: "{raw}" is not a range of UDP ports such as 20000-20999 (from 1024 '
+        "to 65535, the first no higher than the last)."
+    )
+
+
+def _public_ip(raw: str) -> str:
+    text = raw.strip()
+    if not text:
+        return ""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise ConfigError(
+            f'SAFECLASS_PUBLIC_IP: "{raw}" is not an IP address. Give the address browsers reach '
+            "this server at, such as 203.0.113.7."
+        ) from None
+    return str(address)
+
+
+def _server(env: Mapping[str, str], name: str) -> str:
+    """A STUN or TURN server as "host:port" (port 3478 unless given), or "" when not set."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return ""
+    host, colon, port = raw.rpartition(":")
+    if not colon:
+        host, port = raw, "3478"
+    port_ok = port.isdigit() and 1 <= int(port) <= 65535
+    if port_ok and _HOST_NAME.fullmatch(host):
+        return f"{host}:{int(port)}"
+    raise ConfigError(
+        f'{name}: "{raw}" is not a server such as turn.example.org:3478 (a host name or IPv4 '
+        "address, then an optional port)."
+    )
+
+
+def _interfaces(env: Mapping[str, str], name: str, *, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    entries = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for entry in entries:
+        if not _INTERFACE.fullmatch(entry):
+            raise ConfigError(
+                f'{name}: "{entry}" is not an interface name or address (such as eth0 or '
+                "192.168.), separated by commas."
+            )
+    return entries

@@ -32,6 +32,7 @@ from safeclass.actions.join_links import (
     revoke_link,
     working_link,
 )
+from safeclass.codes import passcode_key
 from safeclass.domain.lesson.model import Via
 from safeclass.store.models import (
     AuditEntry,
@@ -45,6 +46,9 @@ from safeclass.store.models import (
     StaffMember,
 )
 from tests.web.conftest import ELM_TEACHER, OAK_ASSISTANT, OAK_TEACHER, World, build_world
+
+# The passcodes' HMAC key, as `codes.passcode_key` derives it from a server's secret.
+KEY = passcode_key(b"k" * 32)
 
 
 @pytest.fixture
@@ -113,7 +117,9 @@ def test_only_the_hash_of_a_token_is_stored(
     session: Session, world: World, now: datetime, engine: Engine
 ) -> None:
     teacher = staff(session, OAK_TEACHER)
-    issued = issue_missing_links(session, kestrels(session, world), actor=teacher, now=now)
+    issued = issue_missing_links(
+        session, kestrels(session, world), actor=teacher, now=now, passcode_key=KEY
+    )
     issued.append(
         issue_link(
             session,
@@ -121,6 +127,7 @@ def test_only_the_hash_of_a_token_is_stored(
             Holder(pupil(session, "Amy")),
             actor=teacher,
             now=now,
+            passcode_key=KEY,
         )
     )
     session.commit()
@@ -153,7 +160,11 @@ def test_pupils_of_older_year_groups_each_get_their_own_link(
     session: Session, world: World, now: datetime
 ) -> None:
     issued = issue_missing_links(
-        session, kestrels(session, world), actor=staff(session, OAK_TEACHER), now=now
+        session,
+        kestrels(session, world),
+        actor=staff(session, OAK_TEACHER),
+        now=now,
+        passcode_key=KEY,
     )
     assert [(i.holder.pupil.first_name, i.holder.parent) for i in issued] == [
         ("Amy", None),
@@ -174,7 +185,11 @@ def test_young_year_groups_get_links_for_each_parent_or_carer_instead(
     assert [p.first_name for p in holders.without_parent] == ["Ben"]
 
     issued = issue_missing_links(
-        session, kestrels(session, world), actor=staff(session, OAK_TEACHER), now=now
+        session,
+        kestrels(session, world),
+        actor=staff(session, OAK_TEACHER),
+        now=now,
+        passcode_key=KEY,
     )
     assert [
         (i.holder.pupil.first_name, i.holder.parent and i.holder.parent.display_name)
@@ -191,15 +206,29 @@ def test_making_links_again_leaves_working_links_alone(
     session: Session, world: World, now: datetime
 ) -> None:
     teacher = staff(session, OAK_TEACHER)
-    first = issue_missing_links(session, kestrels(session, world), actor=teacher, now=now)
-    assert issue_missing_links(session, kestrels(session, world), actor=teacher, now=now) == []
+    first = issue_missing_links(
+        session, kestrels(session, world), actor=teacher, now=now, passcode_key=KEY
+    )
+    assert (
+        issue_missing_links(
+            session, kestrels(session, world), actor=teacher, now=now, passcode_key=KEY
+        )
+        == []
+    )
     revoke_link(session, first[1].link, actor=teacher, now=now)
-    again = issue_missing_links(session, kestrels(session, world), actor=teacher, now=now)
+    again = issue_missing_links(
+        session, kestrels(session, world), actor=teacher, now=now, passcode_key=KEY
+    )
     assert [i.holder.pupil.first_name for i in again] == ["Ben"]
     # An expired link counts as none.
     later = now + timedelta(days=91)
     assert (
-        len(issue_missing_links(session, kestrels(session, world), actor=teacher, now=later)) == 3
+        len(
+            issue_missing_links(
+                session, kestrels(session, world), actor=teacher, now=later, passcode_key=KEY
+            )
+        )
+        == 3
     )
 
 
@@ -207,7 +236,9 @@ def test_links_for_one_lesson_end_two_hours_after_it(
     session: Session, world: World, now: datetime
 ) -> None:
     scope = oak_lesson(session, world)
-    issued = issue_missing_links(session, scope, actor=staff(session, OAK_TEACHER), now=now)
+    issued = issue_missing_links(
+        session, scope, actor=staff(session, OAK_TEACHER), now=now, passcode_key=KEY
+    )
     assert scope.lesson is not None
     assert {i.link.expires_at for i in issued} == {scope.lesson.ends_at + timedelta(hours=2)}
     assert {i.link.lesson_id for i in issued} == {world.oak_lesson_id}
@@ -220,15 +251,23 @@ def test_class_links_expire_when_asked_and_no_later_than_a_year(
     teacher = staff(session, OAK_TEACHER)
     amy = Holder(pupil(session, "Amy"))
     scope = kestrels(session, world)
-    made = issue_link(session, scope, amy, actor=teacher, now=now)
+    made = issue_link(session, scope, amy, actor=teacher, now=now, passcode_key=KEY)
     assert made.link.expires_at == now + timedelta(days=90)
     chosen = issue_link(
-        session, scope, amy, actor=teacher, now=now, expires_at=now + timedelta(days=7)
+        session,
+        scope,
+        amy,
+        actor=teacher,
+        now=now,
+        expires_at=now + timedelta(days=7),
+        passcode_key=KEY,
     )
     assert chosen.link.expires_at == now + timedelta(days=7)
     for bad in (now, now - timedelta(days=1), now + timedelta(days=MAX_LINK_DAYS + 1)):
         with pytest.raises(JoinLinkRefusedError):
-            issue_link(session, scope, amy, actor=teacher, now=now, expires_at=bad)
+            issue_link(
+                session, scope, amy, actor=teacher, now=now, expires_at=bad, passcode_key=KEY
+            )
 
 
 # --- Refusals -------------------------------------------------------------------------------------
@@ -239,7 +278,9 @@ def test_no_link_for_a_lesson_that_has_finished(session: Session, world: World) 
     assert scope.lesson is not None
     after = scope.lesson.ends_at + timedelta(hours=3)
     with pytest.raises(JoinLinkRefusedError, match="finished"):
-        issue_missing_links(session, scope, actor=staff(session, OAK_TEACHER), now=after)
+        issue_missing_links(
+            session, scope, actor=staff(session, OAK_TEACHER), now=after, passcode_key=KEY
+        )
     assert session.scalars(select(JoinLink)).all() == []
 
 
@@ -254,6 +295,7 @@ def test_no_link_for_a_pupil_of_another_class(
             Holder(robin),
             actor=staff(session, OAK_TEACHER),
             now=now,
+            passcode_key=KEY,
         )
 
 
@@ -268,6 +310,7 @@ def test_no_own_link_for_a_pupil_who_joins_with_a_parent(
             Holder(pupil(session, "Amy")),
             actor=staff(session, OAK_TEACHER),
             now=now,
+            passcode_key=KEY,
         )
 
 
@@ -283,6 +326,7 @@ def test_no_parent_link_for_someone_not_linked_to_the_pupil(
             Holder(pupil(session, "Amy"), chris),
             actor=staff(session, OAK_TEACHER),
             now=now,
+            passcode_key=KEY,
         )
 
 
@@ -297,6 +341,7 @@ def test_no_parent_link_for_a_pupil_who_joins_on_their_own(
             Holder(pupil(session, "Amy"), alex),
             actor=staff(session, OAK_TEACHER),
             now=now,
+            passcode_key=KEY,
         )
 
 
@@ -305,18 +350,21 @@ def test_only_staff_of_the_school_make_or_stop_links(
 ) -> None:
     elm_teacher = staff(session, ELM_TEACHER)
     with pytest.raises(NotFoundError):
-        issue_missing_links(session, kestrels(session, world), actor=elm_teacher, now=now)
+        issue_missing_links(
+            session, kestrels(session, world), actor=elm_teacher, now=now, passcode_key=KEY
+        )
     made = issue_link(
         session,
         kestrels(session, world),
         Holder(pupil(session, "Amy")),
         actor=staff(session, OAK_ASSISTANT),
         now=now,
+        passcode_key=KEY,
     )
     with pytest.raises(NotFoundError):
         revoke_link(session, made.link, actor=elm_teacher, now=now)
     with pytest.raises(NotFoundError):
-        regenerate_link(session, made.link, actor=elm_teacher, now=now)
+        regenerate_link(session, made.link, actor=elm_teacher, now=now, passcode_key=KEY)
     assert made.link.revoked_at is None
 
 
@@ -334,9 +382,10 @@ def test_regenerating_stops_the_old_link_and_makes_a_new_one(
         actor=teacher,
         now=now,
         expires_at=now + timedelta(days=30),
+        passcode_key=KEY,
     )
     later = now + timedelta(days=2)
-    new = regenerate_link(session, old.link, actor=teacher, now=later)
+    new = regenerate_link(session, old.link, actor=teacher, now=later, passcode_key=KEY)
     session.commit()
 
     assert old.link.revoked_at == later
@@ -363,12 +412,14 @@ def test_a_new_link_for_someone_replaces_the_one_they_had(
     teacher = staff(session, OAK_TEACHER)
     scope = kestrels(session, world)
     amy = Holder(pupil(session, "Amy"))
-    first = issue_link(session, scope, amy, actor=teacher, now=now)
-    second = issue_link(session, scope, amy, actor=teacher, now=now)
+    first = issue_link(session, scope, amy, actor=teacher, now=now, passcode_key=KEY)
+    second = issue_link(session, scope, amy, actor=teacher, now=now, passcode_key=KEY)
     assert first.link.revoked_at == now
     assert second.link.is_active(now)
     # A link for one lesson is another scope: the class link is untouched by it.
-    lesson_link = issue_link(session, oak_lesson(session, world), amy, actor=teacher, now=now)
+    lesson_link = issue_link(
+        session, oak_lesson(session, world), amy, actor=teacher, now=now, passcode_key=KEY
+    )
     assert second.link.is_active(now)
     assert lesson_link.link.is_active(now)
 
@@ -378,7 +429,12 @@ def test_revoking_twice_changes_nothing_the_second_time(
 ) -> None:
     teacher = staff(session, OAK_TEACHER)
     made = issue_link(
-        session, kestrels(session, world), Holder(pupil(session, "Ben")), actor=teacher, now=now
+        session,
+        kestrels(session, world),
+        Holder(pupil(session, "Ben")),
+        actor=teacher,
+        now=now,
+        passcode_key=KEY,
     )
     assert revoke_link(session, made.link, actor=teacher, now=now) is True
     assert revoke_link(session, made.link, actor=teacher, now=now + timedelta(hours=1)) is False
@@ -391,8 +447,10 @@ def test_audit_entries_record_each_change_without_the_token(
 ) -> None:
     teacher = staff(session, OAK_TEACHER)
     parents_join_below(session, world, 5)
-    issued = issue_missing_links(session, kestrels(session, world), actor=teacher, now=now)
-    regenerated = regenerate_link(session, issued[0].link, actor=teacher, now=now)
+    issued = issue_missing_links(
+        session, kestrels(session, world), actor=teacher, now=now, passcode_key=KEY
+    )
+    regenerated = regenerate_link(session, issued[0].link, actor=teacher, now=now, passcode_key=KEY)
     revoke_link(session, regenerated.link, actor=teacher, now=now)
     session.commit()
 
@@ -420,7 +478,9 @@ def test_a_link_stops_working_when_its_holder_no_longer_belongs(
     parents_join_below(session, world, 5)
     issued = {
         i.holder.pupil.first_name: i
-        for i in issue_missing_links(session, kestrels(session, world), actor=teacher, now=now)
+        for i in issue_missing_links(
+            session, kestrels(session, world), actor=teacher, now=now, passcode_key=KEY
+        )
     }
     session.commit()
     assert link_works(session, issued["Amy"].link, now)
@@ -448,9 +508,11 @@ def test_links_are_stored_and_found_the_same_on_every_database(
         world = build_world(session)
         now = session.get_one(Lesson, world.oak_lesson_id).starts_at - timedelta(days=1)
         teacher = staff(session, OAK_TEACHER)
-        for_class = issue_missing_links(session, kestrels(session, world), actor=teacher, now=now)
+        for_class = issue_missing_links(
+            session, kestrels(session, world), actor=teacher, now=now, passcode_key=KEY
+        )
         for_lesson = issue_missing_links(
-            session, oak_lesson(session, world), actor=teacher, now=now
+            session, oak_lesson(session, world), actor=teacher, now=now, passcode_key=KEY
         )
         revoke_link(session, for_class[0].link, actor=teacher, now=now)
         session.commit()

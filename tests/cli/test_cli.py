@@ -402,7 +402,7 @@ def test_serve_reports_a_setting_the_web_app_refuses_in_one_line(
 ) -> None:
     import safeclass.web.app
 
-    def refuse(config: Config) -> None:
+    def refuse(config: Config, **options: object) -> None:
         raise ConfigError("SAFECLASS_SSO_ISSUER must be a full https:// address.")
 
     monkeypatch.setattr(safeclass.web.app, "create_app", refuse)

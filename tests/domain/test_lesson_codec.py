@@ -9,12 +9,14 @@ from typing import Any, get_args
 
 import pytest
 
+from safeclass.domain.chat_checks import ChatCheckKind, Finding
 from safeclass.domain.decisions import ReasonCode
 from safeclass.domain.lesson.codec import BadEventError, event_from_json, event_to_json
 from safeclass.domain.lesson.events import (
     Admitted,
     AnyEvent,
     CameraChanged,
+    ChatFlagged,
     ChatPauseChanged,
     ChatSent,
     CommandRefused,
@@ -114,6 +116,18 @@ ONE_OF_EACH: list[AnyEvent] = [
         display_name="Amy Adams",
         to=ChatTo.STAFF,
         text='Mr "Quote" — café ✓',
+    ),
+    ChatFlagged(
+        at=AT,
+        pid="p1",
+        person=AMY,
+        display_name="Amy Adams",
+        to=ChatTo.CLASS,
+        text="ring me 07700 900123 ✓",
+        findings=(Finding(ChatCheckKind.PHONE_NUMBER, 8, 20),),
+        blocked=True,
+        message_id=None,
+        reminder="Your message has not been sent.",
     ),
     ChatPauseChanged(at=AT, paused=True, by="s1"),
     PhaseChanged(at=AT, phase=Phase.HELD, reason="no_staff"),

@@ -24,6 +24,7 @@ from safeclass.actions.join_links import (
     revoke_link,
 )
 from safeclass.actions.live import LiveLessons
+from safeclass.codes import passcode_key
 from safeclass.config import Config
 from safeclass.domain.lesson.model import Person, Role, Via
 from safeclass.store.models import (
@@ -56,6 +57,9 @@ from tests.web.conftest import (
     World,
 )
 from tests.web.helpers import TestClient, form_values, sign_in
+
+# The passcodes' HMAC key, as `codes.passcode_key` derives it from a server's secret.
+KEY = passcode_key(b"k" * 32)
 
 CREATE = "/admin/join-links/create"
 REVOKE = "/admin/join-links/revoke"
@@ -644,7 +648,12 @@ def test_the_reader_knows_a_pupil_by_their_class_link(
     teacher = staff_member(session, OAK_TEACHER)
     scope = LinkScope.for_class(session.get_one(ClassGroup, world.kestrels_id))
     made = issue_link(
-        session, scope, Holder(pupil_named(session, "Amy")), actor=teacher, now=before_lesson
+        session,
+        scope,
+        Holder(pupil_named(session, "Amy")),
+        actor=teacher,
+        now=before_lesson,
+        passcode_key=KEY,
     )
     other_lesson = another_kestrels_lesson(session, world)
     session.commit()
@@ -669,6 +678,7 @@ def test_the_reader_knows_a_parent_as_joining_with_their_child(
         LinkScope.for_class(session.get_one(ClassGroup, world.kestrels_id)),
         actor=staff_member(session, OAK_TEACHER),
         now=before_lesson,
+        passcode_key=KEY,
     )
     session.commit()
     amy = issued[0]
@@ -690,9 +700,16 @@ def test_the_reader_refuses_links_that_do_not_open_this_lesson(
     oak_lesson = session.get_one(Lesson, world.oak_lesson_id)
     class_scope = LinkScope.for_class(oak_lesson.class_group)
     lesson_link = issue_link(
-        session, LinkScope.for_lesson(oak_lesson), amy, actor=teacher, now=before_lesson
+        session,
+        LinkScope.for_lesson(oak_lesson),
+        amy,
+        actor=teacher,
+        now=before_lesson,
+        passcode_key=KEY,
     )
-    class_link = issue_link(session, class_scope, ben, actor=teacher, now=before_lesson)
+    class_link = issue_link(
+        session, class_scope, ben, actor=teacher, now=before_lesson, passcode_key=KEY
+    )
     other_lesson = another_kestrels_lesson(session, world)
     session.commit()
     reader = DatabaseJoinLinks(clock=lambda: before_lesson)
@@ -721,9 +738,15 @@ def test_the_reader_refuses_revoked_and_expired_links(
         actor=teacher,
         now=before_lesson,
         expires_at=before_lesson + timedelta(days=7),
+        passcode_key=KEY,
     )
     ben = issue_link(
-        session, scope, Holder(pupil_named(session, "Ben")), actor=teacher, now=before_lesson
+        session,
+        scope,
+        Holder(pupil_named(session, "Ben")),
+        actor=teacher,
+        now=before_lesson,
+        passcode_key=KEY,
     )
     revoke_link(session, ben.link, actor=teacher, now=before_lesson)
     session.commit()
@@ -749,7 +772,11 @@ def test_the_reader_refuses_a_pupil_who_left_the_class_or_an_unlinked_parent(
     class_group = session.get_one(ClassGroup, world.kestrels_id)
     teacher = staff_member(session, OAK_TEACHER)
     amy_parent, cara_parent = issue_missing_links(
-        session, LinkScope.for_class(class_group), actor=teacher, now=before_lesson
+        session,
+        LinkScope.for_class(class_group),
+        actor=teacher,
+        now=before_lesson,
+        passcode_key=KEY,
     )
     session.commit()
     reader = DatabaseJoinLinks(clock=lambda: before_lesson)
@@ -797,6 +824,7 @@ def test_a_pupil_joins_from_their_link_and_a_second_device_is_flagged(
             Holder(pupil_named(session, "Amy")),
             actor=staff_member(session, OAK_TEACHER),
             now=lesson.starts_at - timedelta(days=1),
+            passcode_key=KEY,
         )
         session.commit()
         token = made.token

@@ -10,7 +10,16 @@ from it); the database keeps its SHA-256.
 Who gets a link follows the policy: a pupil in a parent-mediated year group gets none of their
 own, because the lesson's door would turn them away; each parent or carer linked to them gets one.
 
-Every change writes an audit entry, in the same transaction, and no entry ever holds a token.
+A pupil's link also comes with a passcode, for the days the link will not open: the pupil types
+the lesson's code and the passcode instead (`actions.typed_codes`). Like the token, the passcode is
+known only in the answer that made it; the database keeps an HMAC keyed from the server's secret
+(`codes.passcode_hmac`), so callers pass `passcode_key`. It works exactly as long as its link: when
+the link is revoked, replaced or expires, or its holder leaves the class, so does the passcode. A
+parent's or carer's link has none: the year groups that join with a parent need the parent's own
+link, which records that the parent is there, and a typed code cannot say that.
+
+Every change writes an audit entry, in the same transaction, and no entry ever holds a token or a
+passcode.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from safeclass.access import NotFoundError, may_see_school
 from safeclass.actions.audit import record_audit
+from safeclass.actions.typed_codes import unused_passcode
 from safeclass.domain.lesson.model import Via
 from safeclass.domain.policy import EffectivePolicy, is_parent_mediated
 from safeclass.store.models import (
@@ -151,11 +161,13 @@ class Holders:
 
 @dataclass(frozen=True)
 class IssuedLink:
-    """A new link and its token: the only moment the token is known."""
+    """A new link with its token and passcode (None for a parent's link): the only moment they
+    are known."""
 
     link: JoinLink
     token: str
     holder: Holder
+    passcode: str | None
 
 
 def link_holders(session: Session, scope: LinkScope) -> Holders:
@@ -255,6 +267,7 @@ def issue_missing_links(
     *,
     actor: StaffMember,
     now: datetime,
+    passcode_key: bytes,
     expires_at: datetime | None = None,
 ) -> list[IssuedLink]:
     """A link for everyone in the scope who has no working one. Nobody's link changes."""
@@ -266,7 +279,15 @@ def issue_missing_links(
         if link.is_active(now)
     }
     return [
-        _issue(session, scope, holder, actor=actor, now=now, expires_at=expiry)
+        _issue(
+            session,
+            scope,
+            holder,
+            actor=actor,
+            now=now,
+            passcode_key=passcode_key,
+            expires_at=expiry,
+        )
         for holder in link_holders(session, scope).holders
         if holder.key not in working
     ]
@@ -279,9 +300,11 @@ def issue_link(
     *,
     actor: StaffMember,
     now: datetime,
+    passcode_key: bytes,
     expires_at: datetime | None = None,
 ) -> IssuedLink:
-    """A new link for one holder. Any link they have for this scope stops working."""
+    """A new link for one holder. Any link they have for this scope (and its passcode) stops
+    working."""
     _check_actor(actor, scope.school)
     expiry = _expiry(scope, now, expires_at)
     _check_holder(session, scope, holder)
@@ -296,6 +319,7 @@ def issue_link(
         holder,
         actor=actor,
         now=now,
+        passcode_key=passcode_key,
         expires_at=expiry,
         replaces=[old.id for old in replaced],
     )
@@ -305,7 +329,7 @@ def issue_link(
 
 
 def regenerate_link(
-    session: Session, link: JoinLink, *, actor: StaffMember, now: datetime
+    session: Session, link: JoinLink, *, actor: StaffMember, now: datetime, passcode_key: bytes
 ) -> IssuedLink:
     """Revoke this link and make its holder a new one, for the same class or lesson and, for a
     class, as long a life as the old one had."""
@@ -313,7 +337,15 @@ def regenerate_link(
     expires_at = None
     if scope.lesson is None:
         expires_at = now + min(link.expires_at - link.created_at, timedelta(days=MAX_LINK_DAYS))
-    return issue_link(session, scope, holder_of(link), actor=actor, now=now, expires_at=expires_at)
+    return issue_link(
+        session,
+        scope,
+        holder_of(link),
+        actor=actor,
+        now=now,
+        passcode_key=passcode_key,
+        expires_at=expires_at,
+    )
 
 
 def revoke_link(session: Session, link: JoinLink, *, actor: StaffMember, now: datetime) -> bool:
@@ -332,10 +364,15 @@ def _issue(
     *,
     actor: StaffMember,
     now: datetime,
+    passcode_key: bytes,
     expires_at: datetime,
     replaces: Sequence[int] = (),
 ) -> IssuedLink:
     token = new_token()
+    passcode: str | None = None
+    digest: str | None = None
+    if holder.parent is None:
+        passcode, digest = unused_passcode(session, passcode_key)
     link = JoinLink(
         token_hash=hash_token(token),
         school_id=scope.school.id,
@@ -346,6 +383,7 @@ def _issue(
         created_at=now,
         created_by_staff_id=actor.id,
         expires_at=expires_at,
+        passcode_hmac=digest,
     )
     session.add(link)
     session.flush()
@@ -360,10 +398,11 @@ def _issue(
             "parent_id": link.parent_id,
             **scope.audit_data(),
             "expires_at": expires_at.isoformat(),
+            "with_passcode": passcode is not None,
             **({"replaces": list(replaces)} if replaces else {}),
         },
     )
-    return IssuedLink(link, token, holder)
+    return IssuedLink(link, token, holder, passcode)
 
 
 def _revoke(

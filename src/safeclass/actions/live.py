@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from safeclass.actions.guests import lesson_guests
 from safeclass.domain.decisions import ReasonCode
 from safeclass.domain.lesson.commands import (
     Admit,
@@ -39,6 +40,7 @@ from safeclass.domain.lesson.commands import (
 from safeclass.domain.lesson.decide import decide
 from safeclass.domain.lesson.events import (
     AnyEvent,
+    ChatFlagged,
     ChatSent,
     CommandRefused,
     JoinRefused,
@@ -57,7 +59,7 @@ from safeclass.domain.lesson.model import (
     RosterStaff,
     Via,
 )
-from safeclass.domain.lesson.view import views_for
+from safeclass.domain.lesson.view import chat_flag_messages, views_for
 from safeclass.store import event_log
 from safeclass.store.models import ClassGroup, Lesson, LessonStaff, Pupil
 from safeclass.store.queries import lesson_consent_coverage, lesson_policy
@@ -192,9 +194,10 @@ class LiveLessons:
         await asyncio.to_thread(self._check_open_now, lesson_id, person.role)
         live = await self.lesson(lesson_id)
         async with live.lock:
-            if person.role is Role.PUPIL:
-                # Consent and the class list are read again at every pupil's join, so a
-                # withdrawal takes effect at the next knock even mid-lesson.
+            if person.role is not Role.STAFF:
+                # Consent, the class list and guests' invitations are read again at every
+                # pupil's or guest's join, so a withdrawal takes effect at the next knock even
+                # mid-lesson, and a guest invited since the lesson was loaded is expected.
                 await self._refresh_roster_locked(live)
             pid = f"p{secrets.token_hex(6)}"
             command = Join(
@@ -326,7 +329,7 @@ class LiveLessons:
             lesson = session.get(Lesson, lesson_id, options=_ROSTER_LOADING)
             if lesson is None:
                 raise LessonUnavailableError(NOT_AVAILABLE)
-            return lesson_roster(session, lesson)
+            return lesson_roster(session, lesson, self._clock())
 
     async def _apply_locked(
         self,
@@ -346,7 +349,8 @@ class LiveLessons:
             pid, channel = joining
             channel.deliver(self._welcome(live.lesson_id, pid))
             live.channels[pid] = channel
-        await self._deliver_locked(live, events)
+        # Side effects first (the media layer enforces a mute at the SFU), then people are told:
+        # once a mute is acknowledged, nothing of that stream is forwarded any more.
         for listener in self._listeners:
             try:
                 await listener(live, events)
@@ -354,6 +358,7 @@ class LiveLessons:
                 # A failing side effect must not undo what is already stored, nor stop the
                 # others; it is logged for the operator.
                 log.exception("listener failed for lesson %s", live.lesson_id)
+        await self._deliver_locked(live, events)
         return events
 
     def _store(self, lesson_id: int, events: Sequence[AnyEvent]) -> None:
@@ -363,9 +368,9 @@ class LiveLessons:
 
     async def _deliver_locked(self, live: LiveLesson, events: Sequence[AnyEvent]) -> None:
         state = live.state
-        # Chat and refusals change nobody's view: only the messages themselves go out.
+        # Chat, chat-check alerts and refusals change nobody's view: only the messages go out.
         views_may_change = not events or any(
-            not isinstance(event, ChatSent | CommandRefused) for event in events
+            not isinstance(event, ChatSent | ChatFlagged | CommandRefused) for event in events
         )
         for event in events:
             if isinstance(event, ChatSent):
@@ -374,6 +379,12 @@ class LiveLessons:
                     channel = live.channels.get(pid)
                     if channel is not None:
                         channel.deliver(message)
+            elif isinstance(event, ChatFlagged):
+                # The alert to staff in the room, the reminder to its sender: nobody else.
+                for pid, flag_message in chat_flag_messages(state, event).items():
+                    channel = live.channels.get(pid)
+                    if channel is not None:
+                        channel.deliver(flag_message)
             elif isinstance(event, CommandRefused):
                 channel = live.channels.get(event.actor)
                 if channel is not None:
@@ -470,10 +481,10 @@ def chat_message(event: ChatSent) -> dict[str, Any]:
 
 
 def lesson_roster(
-    session: Session, lesson: Lesson
+    session: Session, lesson: Lesson, now: datetime
 ) -> tuple[dict[str, RosterPupil], dict[str, RosterStaff], dict[str, str]]:
-    """Who may come: the class's pupils with their consent, and the lesson's active staff.
-    Named guests come with the "getting in" work; until then there are none."""
+    """Who may come: the class's pupils with their consent, the lesson's active staff, and the
+    guests whose invitations still work at `now` (`actions.guests`)."""
     coverage = lesson_consent_coverage(session, lesson)
     pupils = {
         str(pupil.pupil_id): RosterPupil(
@@ -491,11 +502,11 @@ def lesson_roster(
     for member in lesson.other_staff:
         if member.staff.active and str(member.staff_id) not in staff:
             staff[str(member.staff_id)] = RosterStaff(member.staff.display_name, is_host=False)
-    return pupils, staff, {}
+    return pupils, staff, lesson_guests(session, lesson, now)
 
 
 def prepare_lesson(session: Session, lesson: Lesson, at: datetime) -> LessonPrepared:
-    pupils, staff, guests = lesson_roster(session, lesson)
+    pupils, staff, guests = lesson_roster(session, lesson, at)
     return LessonPrepared(
         at=at,
         lesson_id=str(lesson.id),

@@ -18,7 +18,10 @@ from typing import Any
 
 MAX_SDP_BYTES = 32 * 1024
 MAX_LINE_LENGTH = 2048
-MAX_SECTIONS = 4
+MAX_SECTIONS = 4  # what one participant may offer to send
+# What one participant may be offered to watch: every other participant's microphone, the staff's
+# cameras and a screen share, for a full class.
+MAX_WATCHED_SECTIONS = 128
 MAX_CANDIDATE_LENGTH = 512
 MAX_MID_LENGTH = 32
 
@@ -83,7 +86,7 @@ class SessionDescription:
     sections: tuple[MediaSection, ...]
 
 
-def parse(text: object) -> SessionDescription:
+def parse(text: object, *, max_sections: int = MAX_SECTIONS) -> SessionDescription:
     """The media sections of a well-formed SDP, or SdpRefusedError. Only printable ASCII is
     accepted: browsers write nothing else, and the rest has no business here."""
     if not isinstance(text, str):
@@ -109,10 +112,10 @@ def parse(text: object) -> SessionDescription:
         elif line.startswith("m="):
             if current is not None:
                 sections.append(_section(current))
-            if len(sections) >= MAX_SECTIONS:
+            if len(sections) >= max_sections:
                 raise SdpRefusedError(
                     SdpRefusal.TOO_MANY_SECTIONS,
-                    f"A session description may hold at most {MAX_SECTIONS} media sections.",
+                    f"A session description may hold at most {max_sections} media sections.",
                 )
             current = _media_line(line, number, session_direction)
         elif line.startswith("a="):
@@ -162,7 +165,7 @@ def check_offer(text: object, purpose: Purpose) -> SessionDescription:
 def check_answer(text: object, offered: SessionDescription) -> SessionDescription:
     """A participant's answer to Janus's offer of other people's streams: the same sections, in
     the same order, and nothing sent back through them."""
-    description = parse(text)
+    description = parse(text, max_sections=MAX_WATCHED_SECTIONS)
     if [section.kind for section in description.sections] != [
         section.kind for section in offered.sections
     ]:
@@ -196,7 +199,7 @@ def check_candidate(candidate: object) -> dict[str, Any]:
             raise SdpRefusedError(SdpRefusal.MALFORMED, "An ICE candidate has a bad sdpMid.")
         checked["sdpMid"] = mid
     if index is not None:
-        if type(index) is not int or not 0 <= index < MAX_SECTIONS:
+        if type(index) is not int or not 0 <= index < MAX_WATCHED_SECTIONS:
             raise SdpRefusedError(SdpRefusal.MALFORMED, "An ICE candidate has a bad sdpMLineIndex.")
         checked["sdpMLineIndex"] = index
     if mid is None and index is None:

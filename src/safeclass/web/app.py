@@ -14,20 +14,32 @@ from starlette.staticfiles import StaticFiles
 
 from safeclass.actions.live import LiveLessons
 from safeclass.config import Config
+from safeclass.media.relay import MediaRelay
+from safeclass.media.server import MediaServer
 from safeclass.store.db import make_engine, make_session_factory
 from safeclass.web import lesson_socket
 from safeclass.web.context import WebContext
 from safeclass.web.csrf import OriginCheckMiddleware, SignInFormTokens
 from safeclass.web.errors import ServerErrorPageMiddleware, form_expired_page, install_error_pages
+from safeclass.web.guest_reader import GuestInvitations
 from safeclass.web.join_tokens import FirstThatKnows, JoinTokenReader
 from safeclass.web.link_reader import DatabaseJoinLinks
-from safeclass.web.pages import admin, join_links, school_policy, signin, sso
+from safeclass.web.pages import admin, guests, join_links, school_policy, signin, sso, typed_codes
 from safeclass.web.rendering import STATIC_DIR, Renderer
 from safeclass.web.security_headers import SecurityHeadersMiddleware
 from safeclass.web.sso import SingleSignOn
+from safeclass.web.typed_entries import TypedEntries
 
 # Every page module's router. Tests walk these to check that each POST route demands a token.
-ROUTERS = (signin.router, sso.router, admin.router, school_policy.router, join_links.router)
+ROUTERS = (
+    signin.router,
+    sso.router,
+    admin.router,
+    school_policy.router,
+    join_links.router,
+    typed_codes.router,
+    guests.router,
+)
 
 
 log = logging.getLogger(__name__)
@@ -40,6 +52,7 @@ def create_app(
     session_factory: sessionmaker[Session] | None = None,
     live: LiveLessons | None = None,
     join_tokens: JoinTokenReader | None = None,
+    media_server: MediaServer | None = None,
 ) -> FastAPI:
     if session_factory is None:
         session_factory = make_session_factory(make_engine(config.database_url))
@@ -49,16 +62,24 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        restored = await live.restore()
-        if restored:
-            log.info("rebuilt %d live lesson(s) from their logs", restored)
-        ticking = asyncio.create_task(_tick_forever(live))
+        if media_server is not None:
+            # Janus first, so that the lessons rebuilt below get their rooms back.
+            await media_server.start()
+            live.add_listener(media_server.on_lesson_events)
         try:
-            yield
+            restored = await live.restore()
+            if restored:
+                log.info("rebuilt %d live lesson(s) from their logs", restored)
+            ticking = asyncio.create_task(_tick_forever(live))
+            try:
+                yield
+            finally:
+                ticking.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticking
         finally:
-            ticking.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticking
+            if media_server is not None:
+                await media_server.stop()
 
     app = FastAPI(
         title="SafeClass",
@@ -73,9 +94,15 @@ def create_app(
         renderer=renderer,
         sign_in_tokens=SignInFormTokens(config.secret_key()),
         live=live,
-        join_tokens=join_tokens or FirstThatKnows(DatabaseJoinLinks()),
+        join_tokens=join_tokens
+        or FirstThatKnows(
+            DatabaseJoinLinks(), TypedEntries(config.secret_key()), GuestInvitations()
+        ),
         sso=SingleSignOn.from_config(config),
     )
+
+    if media_server is not None:
+        app.state.safeclass.media = MediaRelay(media_server, live)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

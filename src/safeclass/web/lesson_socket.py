@@ -346,6 +346,14 @@ class LessonConnection:
             self._media_refused(message.type, about, refused.reason, refused.message)
 
     def _media_refused(self, request: str, about: str, reason: str, message: str) -> None:
+        log.warning(
+            "lesson %d: refused %s (%s) for %s: %s",
+            self.lesson_id,
+            request,
+            about,
+            self.pid,
+            reason,
+        )
         self.deliver(
             {
                 "type": "media_refused",

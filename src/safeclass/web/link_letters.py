@@ -1,7 +1,10 @@
 """New join links as documents for the school: a CSV for its mail merge and printable letters.
 
-Both are made from the plain tokens in the same request that has them (see
-`safeclass.web.pages.join_links`); nothing here stores a token. The letters are a PDF, one page per
+Both are made from the plain tokens and passcodes in the same request that has them (see
+`safeclass.web.pages.join_links`); nothing here stores either. A pupil's letter also says how to
+come in with codes when the link will not open: the lesson's code (from the teacher) and the
+pupil's own passcode, typed at the server's `/code` page. A parent's or carer's letter has no
+passcode: a typed code cannot say that the parent is there. The letters are a PDF, one page per
 link, in plain words for a parent and for a nine-year-old. Fonts come from the machine only: DejaVu
 Sans where the system has it (most Linux machines do: Debian's `fonts-dejavu-core`), which prints
 nearly every European script; otherwise the PDF's built-in Helvetica, which prints only Latin-1, so
@@ -25,6 +28,7 @@ from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
 from fpdf.fonts import TTFFont
 
+from safeclass.codes import shown
 from safeclass.domain.year_groups import describe_year_group
 from safeclass.store.models import JoinLink
 from safeclass.web.wording import SCHOOL_TIMEZONE, format_when
@@ -42,6 +46,8 @@ CSV_HEADER = (
     "Parent or carer email",
     "Link",
     "Works until",
+    "Passcode",
+    "Where to type the passcode",
 )
 # Spreadsheet programs run a cell that starts with one of these as a formula. A name is never a
 # formula, so such a cell gets a leading apostrophe (the usual way to say "this is text").
@@ -88,6 +94,9 @@ class LinkSheetRow:
     expires_at: datetime
     lesson_title: str | None
     lesson_starts_at: datetime | None
+    # A pupil's link's passcode, and the page where it is typed with the lesson's code.
+    passcode: str | None = None
+    code_page: str | None = None
 
     @property
     def for_parent(self) -> bool:
@@ -97,8 +106,20 @@ class LinkSheetRow:
     def pupil_name(self) -> str:
         return f"{self.pupil_first_name} {self.pupil_last_name}"
 
+    @property
+    def passcode_shown(self) -> str:
+        """The passcode in groups of four, as printed (ABCD-EFGH-JKLM), or "" for none."""
+        return shown(self.passcode) if self.passcode is not None else ""
 
-def sheet_row(link: JoinLink, token: str, join_url_prefix: str) -> LinkSheetRow:
+
+def sheet_row(
+    link: JoinLink,
+    token: str,
+    join_url_prefix: str,
+    *,
+    passcode: str | None = None,
+    code_page: str | None = None,
+) -> LinkSheetRow:
     lesson = link.lesson
     class_group = lesson.class_group if lesson is not None else link.class_group
     assert class_group is not None  # the table's check constraint
@@ -114,6 +135,8 @@ def sheet_row(link: JoinLink, token: str, join_url_prefix: str) -> LinkSheetRow:
         expires_at=link.expires_at,
         lesson_title=lesson.title if lesson is not None else None,
         lesson_starts_at=lesson.starts_at if lesson is not None else None,
+        passcode=passcode,
+        code_page=code_page if passcode is not None else None,
     )
 
 
@@ -149,6 +172,8 @@ def links_csv(rows: Sequence[LinkSheetRow]) -> bytes:
                 _cell(row.parent_email or ""),
                 row.url,
                 format_when(row.expires_at),
+                row.passcode_shown,
+                row.code_page or "",
             ]
         )
     return out.getvalue().encode("utf-8-sig")
@@ -341,6 +366,8 @@ class _Letters:
             ],
             numbered=True,
         )
+        if row.passcode is not None and row.code_page is not None:
+            self._codes(row)
         self._heading("The waiting room")
         self._para(
             "Your teacher lets people in one at a time. While you wait, nobody can see or hear "
@@ -348,6 +375,18 @@ class _Letters:
             "lesson without a teacher."
         )
         self._finish(row, "If anything goes wrong, ask your teacher or the school office.")
+
+    def _codes(self, row: LinkSheetRow) -> None:
+        self._heading("If your link will not open")
+        self._para(
+            f"Go to {row.code_page} and type the lesson code your teacher gives you, and this "
+            "passcode:"
+        )
+        self._link_box(row.passcode_shown)
+        self._para(
+            "Your passcode is only for you, just like your link. Keep it secret. It works for as "
+            "long as your link does, and stops working when your link does."
+        )
 
     def parent_letter(self, row: LinkSheetRow) -> None:
         first = row.pupil_first_name
@@ -388,6 +427,11 @@ class _Letters:
                 f"{first} for the whole lesson.",
             ],
             numbered=True,
+        )
+        self._para(
+            "Please always use this link. Children who join lessons with a parent or carer "
+            "cannot come in by typing codes, because a code cannot tell the teacher that you "
+            f"are there with {first}."
         )
         self._heading("The waiting room")
         self._para(

@@ -7,8 +7,10 @@ send makes `decide` raise: an unknown or badly aimed command is refused and reco
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
+from safeclass.domain.chat_checks import check_chat, reminder
 from safeclass.domain.decisions import ReasonCode
 from safeclass.domain.lesson.commands import (
     Acting,
@@ -52,6 +54,7 @@ from safeclass.domain.lesson.events import (
     Admitted,
     AnyEvent,
     CameraChanged,
+    ChatFlagged,
     ChatPauseChanged,
     ChatSent,
     CommandRefused,
@@ -86,7 +89,7 @@ from safeclass.domain.lesson.model import (
     RosterStaff,
     Via,
 )
-from safeclass.domain.policy import AdmissionMode, PupilUnmute, ScreenSharing
+from safeclass.domain.policy import AdmissionMode, ChatCheckAction, PupilUnmute, ScreenSharing
 
 
 class Refusal(Exception):  # noqa: N818 - a refusal is an answer, not an error
@@ -725,11 +728,13 @@ def _decide_own(
     if isinstance(command, StopScreenShare):
         return _stop_share(actor, by, at)
     if isinstance(command, SendChat):
-        return [_chat(state, actor, command, at)]
+        return _chat(state, actor, command, at)
     raise Refusal(ReasonCode.UNKNOWN_COMMAND, "SafeClass does not know that request.")
 
 
-def _chat(state: LessonState, actor: Participant, command: SendChat, at: datetime) -> ChatSent:
+def _chat(
+    state: LessonState, actor: Participant, command: SendChat, at: datetime
+) -> list[AnyEvent]:
     text = command.text.strip()
     _require(bool(text), ReasonCode.BAD_MESSAGE, "Write something first.")
     _require(
@@ -750,7 +755,7 @@ def _chat(state: LessonState, actor: Participant, command: SendChat, at: datetim
             else state.rules.pupil_to_staff_chat
         )
         _require(allowed, ReasonCode.CHAT_OFF, "That chat is switched off for this lesson.")
-    return ChatSent(
+    sent = ChatSent(
         at=at,
         message_id=state.chat_count + 1,
         pid=actor.pid,
@@ -759,6 +764,42 @@ def _chat(state: LessonState, actor: Participant, command: SendChat, at: datetim
         to=command.to,
         text=text,
     )
+    if actor.is_staff:
+        # Staff messages are not checked. Staff share worksheet links, the school office's number
+        # and pupils' own words back to them all the time: alerts on those would teach staff to
+        # ignore the alerts about pupils. Every staff message is in the lesson's log for the DSL.
+        return [sent]
+    return _checked(state, sent, at)
+
+
+def _checked(state: LessonState, sent: ChatSent, at: datetime) -> list[AnyEvent]:
+    """A pupil's or a guest's message through the chat checks. What they find, staff are told.
+    By policy the message is stopped (its sender gets a kind reminder) or let through."""
+    findings = check_chat(sent.text, state.rules.chat_extra_words)
+    if not findings:
+        return [sent]
+    blocking = any(
+        state.rules.chat_check_action(finding.kind) is ChatCheckAction.BLOCK for finding in findings
+    )
+    # A message to staff is never stopped: only staff see it, and a child telling staff about a
+    # worry, or what someone said or sent to them, must always get through.
+    stopped = blocking and sent.to is ChatTo.CLASS
+    flagged = ChatFlagged(
+        at=at,
+        pid=sent.pid,
+        person=sent.person,
+        display_name=sent.display_name,
+        to=sent.to,
+        text=sent.text,
+        findings=findings,
+        blocked=stopped,
+        message_id=None if stopped else sent.message_id,
+        reminder=None,
+    )
+    if not stopped:
+        return [sent, flagged]
+    words = reminder(flagged.kinds, can_write_to_staff=state.rules.pupil_to_staff_chat)
+    return [replace(flagged, reminder=words)]
 
 
 # --- Consequences: what follows by itself from a change ---------------------------------------

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, TypeAlias
 
+from safeclass.domain.chat_checks import ChatCheckKind, Finding
 from safeclass.domain.decisions import ReasonCode
 from safeclass.domain.lesson.model import (
     ChatTo,
@@ -171,6 +172,30 @@ class ChatSent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ChatFlagged(Event):
+    """The chat check found personal details or bad language in a pupil's or a guest's message.
+
+    Staff in the room are alerted with the message and what was found, whether it was stopped
+    (`blocked`, and `reminder` is what its sender was told) or let through (`message_id` is the
+    ChatSent that carried it). No other pupil ever sees this event."""
+
+    type: Literal["chat_flagged"] = "chat_flagged"
+    pid: str
+    person: Person
+    display_name: str
+    to: ChatTo
+    text: str
+    findings: tuple[Finding, ...]
+    blocked: bool
+    message_id: int | None
+    reminder: str | None
+
+    @property
+    def kinds(self) -> tuple[ChatCheckKind, ...]:
+        return tuple(kind for kind in ChatCheckKind if any(f.kind is kind for f in self.findings))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChatPauseChanged(Event):
     type: Literal["chat_pause_changed"] = "chat_pause_changed"
     paused: bool
@@ -211,6 +236,7 @@ LessonEvent: TypeAlias = (
     | ScreenShareChanged
     | SuspendChanged
     | ChatSent
+    | ChatFlagged
     | ChatPauseChanged
     | PhaseChanged
     | CommandRefused

@@ -13,10 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from safeclass.domain.chat_checks import ChatCheckKind
 from safeclass.domain.decisions import ReasonCode
 from safeclass.domain.policy import (
     ADMISSION_MODE,
     AUTO_LOCK_WHEN_COMPLETE,
+    CHAT_CHECK_PERSONAL_INFO,
+    CHAT_CHECK_PROFANITY,
     CLASS_CHAT,
     MIN_PUPILS_WITHOUT_SECOND_STAFF,
     NAMED_GUESTS,
@@ -29,6 +32,7 @@ from safeclass.domain.policy import (
     SCREEN_SHARING,
     STAFF_ABSENCE_GRACE_SECONDS,
     AdmissionMode,
+    ChatCheckAction,
     EffectivePolicy,
     PupilUnmute,
     PupilVideoVisibility,
@@ -136,6 +140,17 @@ class LessonRules:
     staff_absence_grace_seconds: int = 300
     named_guests: bool = False
     reminder_required: bool = True
+    # Logs written before the chat checks existed have none of these; they read back with the
+    # policy's defaults.
+    chat_check_personal_info: ChatCheckAction = ChatCheckAction.BLOCK
+    chat_check_profanity: ChatCheckAction = ChatCheckAction.BLOCK
+    chat_extra_words: tuple[str, ...] = ()  # a school's own words, with the reviewed list
+
+    def chat_check_action(self, kind: ChatCheckKind) -> ChatCheckAction:
+        """What the policy does with a message holding this kind of finding."""
+        if kind.personal:
+            return self.chat_check_personal_info
+        return self.chat_check_profanity
 
     @classmethod
     def from_policy(cls, policy: EffectivePolicy) -> LessonRules:
@@ -153,6 +168,8 @@ class LessonRules:
             staff_absence_grace_seconds=policy.get(STAFF_ABSENCE_GRACE_SECONDS),
             named_guests=policy.get(NAMED_GUESTS),
             reminder_required=policy.get(PERSONAL_INFO_REMINDER),
+            chat_check_personal_info=policy.get(CHAT_CHECK_PERSONAL_INFO),
+            chat_check_profanity=policy.get(CHAT_CHECK_PROFANITY),
         )
 
 

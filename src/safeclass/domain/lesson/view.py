@@ -1,8 +1,8 @@
 """What each participant is shown: their own view of the lesson, built from the state alone.
 
 A pupil's view never holds what the policy hides from pupils: nobody in the waiting room but
-themselves, no one turned away at the door, and no other pupil's video unless the policy shows
-pupils' video to the whole class.
+themselves, no one turned away at the door, no other pupil's video unless the policy shows
+pupils' video to the whole class, and no chat-check alert about anyone.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 from safeclass.domain.decisions import ReasonCode
 from safeclass.domain.lesson.decide import admission_refusal
+from safeclass.domain.lesson.events import ChatFlagged
 from safeclass.domain.lesson.media import MediaKind, MediaPlan
 from safeclass.domain.lesson.model import (
     HoldReason,
@@ -213,3 +214,36 @@ def _media(plan: MediaPlan, viewer: Participant) -> dict[str, Any]:
             {"pid": source.pid, "kind": kind.value} for source, kind in plan.received_by(viewer)
         ],
     }
+
+
+def chat_flag_messages(state: LessonState, event: ChatFlagged) -> dict[str, dict[str, Any]]:
+    """Who hears about a message the chat check caught, and what: every member of staff in the
+    room gets the alert, with the message and what was found; when the message was stopped, its
+    sender gets the kind reminder. Nobody else hears of it: not the class, not the other pupils.
+    """
+    alert = {
+        "type": "chat_alert",
+        "alert": {
+            "from": event.pid,
+            "name": event.display_name,
+            "role": event.person.role.value,
+            "to": event.to.value,
+            "text": event.text,
+            "kinds": [kind.value for kind in event.kinds],
+            "found": [
+                {"kind": f.kind.value, "start": f.start, "end": f.end} for f in event.findings
+            ],
+            "blocked": event.blocked,
+            "message_id": event.message_id,
+            "at": event.at.isoformat(),
+        },
+    }
+    messages = {staff.pid: alert for staff in state.in_room(Role.STAFF)}
+    if event.reminder is not None:
+        messages[event.pid] = {
+            "type": "chat_not_sent",
+            "text": event.text,
+            "kinds": [kind.value for kind in event.kinds],
+            "message": event.reminder,
+        }
+    return messages

@@ -33,6 +33,8 @@ from safeclass.store.queries import (
 )
 from safeclass.web.context import web_context
 from safeclass.web.pages.common import ObjectId, page_context, require_signed_in
+from safeclass.web.pages.guests import guest_section
+from safeclass.web.pages.typed_codes import typed_code_section
 from safeclass.web.wording import day_bounds, school_today
 
 router = APIRouter(prefix="/admin")
@@ -184,6 +186,8 @@ def lesson_page(request: Request, lesson_id: ObjectId) -> Response:
                 register=register,
                 chain=chain,
                 now=context.now(),
+                typed_code=typed_code_section(request, lesson),
+                guests=guest_section(request, session, signed_in.staff, lesson),
             ),
         )
 

@@ -1,14 +1,16 @@
 """Personal join links: the staff pages that make and stop them, and the page a link opens.
 
-A link's token is shown once, in the answer to the request that made it. That page offers the
-same links as a CSV (for the school's mail merge) and as printable letters (PDF): its download
-form posts the tokens back, and the server makes the document from them there and then. Nothing
-stores a plain token, not even for a moment: the download checks each token against its stored
-hash and accepts only working links that the same member of staff made in the last hour.
+A link's token, and a pupil's link's passcode, are shown once, in the answer to the request that
+made them. That page offers the same links as a CSV (for the school's mail merge) and as printable
+letters (PDF): its download form posts the tokens and passcodes back, and the server makes the
+document from them there and then. Nothing stores a plain token or passcode, not even for a moment:
+the download checks each token against its stored hash, and each passcode against its stored HMAC,
+and accepts only working links that the same member of staff made in the last hour.
 """
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -46,6 +48,7 @@ from safeclass.actions.join_links import (
     working_link,
 )
 from safeclass.actions.live import PUPILS_EARLY
+from safeclass.codes import normalise, passcode_hmac, passcode_key
 from safeclass.store.models import JoinLink, Lesson, Parent, Pupil, StaffMember
 from safeclass.web.auth import SignedIn
 from safeclass.web.context import WebContext, web_context
@@ -59,6 +62,7 @@ from safeclass.web.link_letters import (
     sheet_row,
 )
 from safeclass.web.pages.common import MAX_ID, ObjectId, page_context, require_signed_in
+from safeclass.web.pages.typed_codes import code_page_url, server_url
 
 router = APIRouter()
 
@@ -66,6 +70,8 @@ LIFETIME_CHOICES = (7, 30, 90, 180, 365)
 # The download buttons on the "shown once" page work for this long after the links were made.
 DOCUMENT_WINDOW = timedelta(hours=1)
 MAX_LINKS_PER_DOCUMENT = 1000
+# In the download form, between a link's token and its passcode: in neither's alphabet.
+PASSCODE_SEPARATOR = ":"
 UPCOMING_LESSONS_SHOWN = 3
 
 LINK_DOES_NOT_WORK_TITLE = "This link does not work"
@@ -162,11 +168,24 @@ def _create_links(context: WebContext, request: Request, form: SubmittedForm) ->
             expires_at = _expiry_from_form(form, scope, now)
             if holder is None:
                 issued = issue_missing_links(
-                    session, scope, actor=staff, now=now, expires_at=expires_at
+                    session,
+                    scope,
+                    actor=staff,
+                    now=now,
+                    passcode_key=_passcode_key(context),
+                    expires_at=expires_at,
                 )
             else:
                 issued = [
-                    issue_link(session, scope, holder, actor=staff, now=now, expires_at=expires_at)
+                    issue_link(
+                        session,
+                        scope,
+                        holder,
+                        actor=staff,
+                        now=now,
+                        passcode_key=_passcode_key(context),
+                        expires_at=expires_at,
+                    )
                 ]
         except JoinLinkRefusedError as refused:
             session.rollback()
@@ -184,7 +203,13 @@ def _regenerate(context: WebContext, request: Request, form: SubmittedForm) -> R
         link = access_join_link(session, signed_in.staff, _required_id(form, "link_id"))
         scope = LinkScope.of(link)
         try:
-            issued = regenerate_link(session, link, actor=signed_in.staff, now=context.now())
+            issued = regenerate_link(
+                session,
+                link,
+                actor=signed_in.staff,
+                now=context.now(),
+                passcode_key=_passcode_key(context),
+            )
         except JoinLinkRefusedError as refused:
             session.rollback()
             return _scope_page(context, request, session, signed_in, scope, problem=refused.message)
@@ -208,17 +233,25 @@ def _document(context: WebContext, request: Request, form: SubmittedForm) -> Res
         signed_in = require_signed_in(session, request, context)
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
         kind = form.get("format")
-        tokens = list(dict.fromkeys((form.get("tokens") or "").split()))
-        if kind not in ("csv", "pdf") or not 0 < len(tokens) <= MAX_LINKS_PER_DOCUMENT:
+        entries = list(dict.fromkeys((form.get("tokens") or "").split()))
+        if kind not in ("csv", "pdf") or not 0 < len(entries) <= MAX_LINKS_PER_DOCUMENT:
             return _document_refused(context)
         now = context.now()
         prefix = _join_url_prefix(request, context)
+        code_page = code_page_url(request, context.config)
+        key = _passcode_key(context)
         rows: list[LinkSheetRow] = []
-        for token in tokens:
+        for entry in entries:
+            token, _, typed = entry.partition(PASSCODE_SEPARATOR)
+            passcode = normalise(typed) if typed else None
             link = find_link(session, token)
             if link is None or not _may_print(session, link, signed_in.staff, now):
                 return _document_refused(context)
-            rows.append(_sheet_row_for(signed_in.staff, link, token, prefix))
+            if typed and passcode is None:
+                return _document_refused(context)
+            if not _passcode_is_the_links(link, passcode, key):
+                return _document_refused(context)
+            rows.append(_sheet_row_for(signed_in.staff, link, token, passcode, prefix, code_page))
     if kind == "csv":
         content, media_type = links_csv(rows), "text/csv; charset=utf-8"
     else:
@@ -245,12 +278,31 @@ def _may_print(session: Session, link: JoinLink, staff: StaffMember, now: dateti
     return link_works(session, link, now)
 
 
+def _passcode_is_the_links(link: JoinLink, passcode: str | None, key: bytes) -> bool:
+    """The passcode posted back (normalised) is this link's own, or neither has one: a letter
+    never carries a passcode that would not work with its link."""
+    if link.passcode_hmac is None or passcode is None:
+        return link.passcode_hmac is None and passcode is None
+    return hmac.compare_digest(link.passcode_hmac, passcode_hmac(key, passcode))
+
+
+def _passcode_key(context: WebContext) -> bytes:
+    return passcode_key(context.config.secret_key())
+
+
 def _document_refused(context: WebContext) -> Response:
     return context.renderer.message(DOCUMENT_REFUSED_TITLE, DOCUMENT_REFUSED, status_code=400)
 
 
-def _sheet_row_for(staff: StaffMember, link: JoinLink, token: str, prefix: str) -> LinkSheetRow:
-    row = sheet_row(link, token, prefix)
+def _sheet_row_for(
+    staff: StaffMember,
+    link: JoinLink,
+    token: str,
+    passcode: str | None,
+    prefix: str,
+    code_page: str,
+) -> LinkSheetRow:
+    row = sheet_row(link, token, prefix, passcode=passcode, code_page=code_page)
     # Parents' email addresses go only to the staff who may see parents' contact details.
     if row.parent_email is not None and not may_see_parent_contacts(staff, link.school):
         row = replace(row, parent_email=None)
@@ -315,7 +367,11 @@ def _new_links_page(
     issued: list[IssuedLink],
 ) -> Response:
     prefix = _join_url_prefix(request, context)
-    rows = [_sheet_row_for(signed_in.staff, i.link, i.token, prefix) for i in issued]
+    code_page = code_page_url(request, context.config)
+    rows = [
+        _sheet_row_for(signed_in.staff, i.link, i.token, i.passcode, prefix, code_page)
+        for i in issued
+    ]
     return context.renderer.page(
         "join_links_new.html",
         page_context(
@@ -326,11 +382,19 @@ def _new_links_page(
             scope_name=_scope_name(scope),
             scope_url=_scope_url(scope),
             rows=rows,
-            tokens=" ".join(i.token for i in issued),
+            tokens=" ".join(_document_entry(i) for i in issued),
+            code_page=code_page,
             csrf_token=signed_in.csrf_token,
         ),
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
+
+
+def _document_entry(issued: IssuedLink) -> str:
+    """A link as the download form posts it back: its token, and its passcode if it has one."""
+    if issued.passcode is None:
+        return issued.token
+    return f"{issued.token}{PASSCODE_SEPARATOR}{issued.passcode}"
 
 
 # --- Reading the forms ---------------------------------------------------------------------------
@@ -421,12 +485,8 @@ def _scope_url(scope: LinkScope) -> str:
 
 
 def _join_url_prefix(request: Request, context: WebContext) -> str:
-    """Where links point: this server, as the member of staff reached it (over HTTPS whenever
-    cookies are marked secure, since the server is then behind HTTPS)."""
-    base = str(request.base_url)
-    if context.config.secure_cookies and base.startswith("http://"):
-        base = "https://" + base.removeprefix("http://")
-    return f"{base.rstrip('/')}/join/"
+    """Where links point: this server, as the member of staff reached it."""
+    return f"{server_url(request, context.config)}/join/"
 
 
 # --- The page a link opens ----------------------------------------------------------------------

@@ -205,7 +205,7 @@ def test_a_browser_candidate_passes() -> None:
         {"candidate": "hello", "sdpMid": "0"},
         {"candidate": "candidate:1\n1", "sdpMid": "0"},
         {"candidate": "candidate:" + "1" * 600, "sdpMid": "0"},
-        {"candidate": "candidate:1 1 udp 1 10.0.0.1 1 typ host", "sdpMLineIndex": MAX_SECTIONS},
+        {"candidate": "candidate:1 1 udp 1 10.0.0.1 1 typ host", "sdpMLineIndex": 128},
         {"candidate": "candidate:1 1 udp 1 10.0.0.1 1 typ host", "sdpMLineIndex": True},
         {"candidate": "candidate:1 1 udp 1 10.0.0.1 1 typ host", "sdpMid": 3},
         {"completed": False},
