@@ -350,7 +350,6 @@ class MediaRelay:
         dropping = [w for key, w in have.items() if key not in wanted]
         if not adding and not dropping:
             return
-        streams = [{"feed": w.feed_id, "mid": w.feed_mid} for w in adding]
         if watcher is None:
             if not adding:
                 return
@@ -358,18 +357,18 @@ class MediaRelay:
             assert room is not None
             assert viewer.camera is not None
             handle = await self._attach(viewer.pid, TrickleTarget.WATCH, media)
-            watcher = _Watcher(handle)
-            reply = await handle.send(
-                {
-                    "request": "join",
-                    "ptype": "subscriber",
-                    "room": room.room_id,
-                    "pin": room.pin,
-                    "private_id": viewer.camera.private_id,
-                    "streams": streams,
-                }
-            )
-            viewer.watcher = watcher
+            joining = {
+                "request": "join",
+                "ptype": "subscriber",
+                "room": room.room_id,
+                "pin": room.pin,
+                "private_id": viewer.camera.private_id,
+            }
+            reply = await self._subscribe(media, handle, joining, adding)
+            if reply is None:
+                await _detach(handle)
+                return
+            watcher = viewer.watcher = _Watcher(handle)
         else:
             reply = None
             if dropping:
@@ -380,19 +379,24 @@ class MediaRelay:
                     }
                 )
             if adding:
-                reply = await self._subscribe(media, watcher, adding) or reply
+                subscribing = {"request": "subscribe"}
+                reply = await self._subscribe(media, watcher.handle, subscribing, adding) or reply
         if reply is not None:
             self._offer_to_watch(media, viewer, reply.data, reply.jsep)
 
     async def _subscribe(
-        self, media: _LessonMedia, watcher: _Watcher, adding: list[_Watched]
+        self,
+        media: _LessonMedia,
+        handle: JanusHandle,
+        request: dict[str, Any],
+        adding: list[_Watched],
     ) -> PluginReply | None:
-        """Add streams to a subscription. A feed that stopped between our reading and Janus's
-        fails the whole request: then it is made again without the feeds Janus no longer has
-        publishing (their going brings its own refresh)."""
+        """Join or add streams to a subscription. A feed that stopped between our reading and
+        Janus's fails the whole request: then it is made again without the feeds Janus no longer
+        has publishing (their going brings its own refresh). None when none is left."""
         streams = [{"feed": w.feed_id, "mid": w.feed_mid} for w in adding]
         try:
-            return await watcher.handle.send({"request": "subscribe", "streams": streams})
+            return await handle.send({**request, "streams": streams})
         except JanusPluginError as error:
             if error.code != VideoRoomCode.NO_SUCH_FEED:
                 raise
@@ -402,7 +406,7 @@ class MediaRelay:
         streams = [s for s in streams if s["feed"] in publishing]
         if not streams:
             return None
-        return await watcher.handle.send({"request": "subscribe", "streams": streams})
+        return await handle.send({**request, "streams": streams})
 
     def _offer_to_watch(
         self,
