@@ -28,6 +28,7 @@ from safeclass.domain.lesson.events import (
     Left,
     LessonPrepared,
     LockChanged,
+    MediaRefused,
     MicChanged,
     PhaseChanged,
     Reconnected,
@@ -130,6 +131,13 @@ ONE_OF_EACH: list[AnyEvent] = [
         reminder="Your message has not been sent.",
     ),
     ChatPauseChanged(at=AT, paused=True, by="s1"),
+    MediaRefused(
+        at=AT,
+        pid="p1",
+        request="publish screen",
+        reason="no_grant",
+        message="Ask your teacher before you share your screen.",
+    ),
     PhaseChanged(at=AT, phase=Phase.HELD, reason="no_staff"),
     CommandRefused(
         at=AT,

@@ -35,6 +35,7 @@ from safeclass.domain.lesson.commands import (
     LowerHand,
     MuteAll,
     MuteMic,
+    NoteMediaRefusal,
     PauseChat,
     RaiseHand,
     Reconnect,
@@ -511,6 +512,25 @@ def test_consent_is_checked_again_when_someone_is_let_in() -> None:
 
 
 # --- A second device --------------------------------------------------------------------------
+
+
+def test_a_refused_media_request_is_kept_in_the_log_and_changes_nothing() -> None:
+    lesson = class_in_session()
+    before = lesson.state
+    events = lesson.do(
+        NoteMediaRefusal(
+            actor="amy", request="publish screen", reason="no_grant", message="Ask first."
+        )
+    )
+    assert types(events) == ["media_refused"]
+    assert lesson.state == before
+    lesson.do(Leave(actor="amy"))
+    assert (
+        lesson.refused(
+            NoteMediaRefusal(actor="amy", request="publish camera", reason="x", message="x")
+        )
+        is ReasonCode.NOT_IN_LESSON
+    )
 
 
 def test_second_device_is_flagged_and_never_admitted_while_the_first_is_in() -> None:

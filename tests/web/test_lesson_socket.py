@@ -506,7 +506,7 @@ def test_media_requests_go_to_the_media_layer_as_the_connections_own_participant
 
 
 def test_refused_media_requests_are_answered_on_that_connection_and_it_stays_open(
-    lessons: Lessons, teacher: TestClient
+    lessons: Lessons, teacher: TestClient, session_factory: sessionmaker[Session]
 ) -> None:
     lessons.app.state.safeclass.media = RecordingMedia()
     with teacher.websocket_connect(lessons.url(), headers=ORIGIN) as staff:
@@ -520,6 +520,8 @@ def test_refused_media_requests_are_answered_on_that_connection_and_it_stays_ope
         assert refused["about"] == "screen"
         staff.send_json({"v": 1, "type": "ping"})
         receive(staff, "pong")
+    # Both refusals are in the lesson's record; nothing else changed.
+    assert events_of(session_factory, lessons.lesson_id).count("media_refused") == 2
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ from safeclass.domain.lesson.events import (
     CommandRefused,
     JoinRefused,
     LessonPrepared,
+    MediaRefused,
 )
 from safeclass.domain.lesson.evolve import evolve, replay, start
 from safeclass.domain.lesson.media import chat_recipients
@@ -370,7 +371,8 @@ class LiveLessons:
         state = live.state
         # Chat, chat-check alerts and refusals change nobody's view: only the messages go out.
         views_may_change = not events or any(
-            not isinstance(event, ChatSent | ChatFlagged | CommandRefused) for event in events
+            not isinstance(event, ChatSent | ChatFlagged | CommandRefused | MediaRefused)
+            for event in events
         )
         for event in events:
             if isinstance(event, ChatSent):

@@ -22,6 +22,7 @@ from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from safeclass.actions.live import LessonUnavailableError
+from safeclass.domain.lesson.commands import NoteMediaRefusal
 from safeclass.domain.lesson.model import Person, Role, Via
 from safeclass.media.sdp import SdpRefusedError
 from safeclass.media.signalling import MediaRefusedError, Purpose, TrickleTarget
@@ -326,7 +327,7 @@ class LessonConnection:
         elif isinstance(message, TrickleMessage):
             about = message.target
         if media is None:
-            self._media_refused(message.type, about, "media_off", MEDIA_OFF)
+            await self._media_refused(message.type, about, "media_off", MEDIA_OFF)
             return
         try:
             if isinstance(message, PublishMessage):
@@ -341,11 +342,11 @@ class LessonConnection:
                 target = TrickleTarget(message.target)
                 await media.trickle(self.lesson_id, self.pid, target, dict(message.candidate))
         except SdpRefusedError as refused:
-            self._media_refused(message.type, about, refused.reason.value, str(refused))
+            await self._media_refused(message.type, about, refused.reason.value, str(refused))
         except MediaRefusedError as refused:
-            self._media_refused(message.type, about, refused.reason, refused.message)
+            await self._media_refused(message.type, about, refused.reason, refused.message)
 
-    def _media_refused(self, request: str, about: str, reason: str, message: str) -> None:
+    async def _media_refused(self, request: str, about: str, reason: str, message: str) -> None:
         log.warning(
             "lesson %d: refused %s (%s) for %s: %s",
             self.lesson_id,
@@ -354,6 +355,13 @@ class LessonConnection:
             self.pid,
             reason,
         )
+        if request == "publish" and reason not in ("media_off", "media_down"):
+            # What a client tried to send and may not is part of the lesson's record.
+            assert self.pid is not None
+            note = NoteMediaRefusal(
+                actor=self.pid, request=f"publish {about}", reason=reason, message=message
+            )
+            await self.context.live.act(self.lesson_id, note)
         self.deliver(
             {
                 "type": "media_refused",

@@ -115,6 +115,16 @@ class SetCamera(Acting):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NoteMediaRefusal(Acting):
+    """The media layer refused something this participant's client asked for (a second camera,
+    a screen share without a grant, a malformed offer): it goes in the lesson's log."""
+
+    request: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Remove(Targeted):
     reason: str = ""
 

@@ -31,6 +31,7 @@ from safeclass.domain.lesson.commands import (
     LowerHand,
     MuteAll,
     MuteMic,
+    NoteMediaRefusal,
     PauseChat,
     RaiseHand,
     Reconnect,
@@ -65,6 +66,7 @@ from safeclass.domain.lesson.events import (
     JoinRefused,
     Left,
     LockChanged,
+    MediaRefused,
     MicChanged,
     PhaseChanged,
     Reconnected,
@@ -196,6 +198,16 @@ def _decide(state: LessonState, command: Command, at: datetime) -> list[AnyEvent
     )
     if isinstance(command, Leave):
         return [Left(at=at, pid=actor.pid)]
+    if isinstance(command, NoteMediaRefusal):
+        return [
+            MediaRefused(
+                at=at,
+                pid=actor.pid,
+                request=command.request,
+                reason=command.reason,
+                message=command.message,
+            )
+        ]
     if actor.is_staff:
         staff_events = _decide_staff(state, actor, command, at)
         if staff_events is not None:

@@ -172,6 +172,18 @@ class ChatSent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MediaRefused(Event):
+    """The media layer refused a participant's request; nothing changed. Kept for staff and
+    auditors: a pupil's client trying to send what it may not is worth knowing about."""
+
+    type: Literal["media_refused"] = "media_refused"
+    pid: str
+    request: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChatFlagged(Event):
     """The chat check found personal details or bad language in a pupil's or a guest's message.
 
@@ -237,6 +249,7 @@ LessonEvent: TypeAlias = (
     | SuspendChanged
     | ChatSent
     | ChatFlagged
+    | MediaRefused
     | ChatPauseChanged
     | PhaseChanged
     | CommandRefused

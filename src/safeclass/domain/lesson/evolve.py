@@ -153,6 +153,6 @@ def evolve(state: LessonState, event: AnyEvent) -> LessonState:
         held_since = event.at if event.phase is Phase.HELD else None
         ended_reason = event.reason if event.phase is Phase.ENDED else state.ended_reason
         return replace(state, phase=event.phase, held_since=held_since, ended_reason=ended_reason)
-    # CommandRefused and ChatFlagged change nothing: they are in the log so that staff and
-    # auditors see them.
+    # CommandRefused, ChatFlagged and MediaRefused change nothing: they are in the log so that
+    # staff and auditors see them.
     return state
