@@ -296,3 +296,31 @@ def test_janus_killed_mid_lesson_is_restarted_and_everyone_reconnected_with_the_
         assert ben.packets_from(amy.pid or "", "video", killed) == 0
 
     run(classroom, tmp_path, scenario)
+
+
+def test_a_granted_screen_share_reaches_the_class_and_stops_when_the_grant_is_revoked(
+    classroom: Classroom,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    async def scenario(lesson: Lesson, people: AsyncExitStack) -> None:
+        teacher = await teacher_in(lesson, people)
+        amy = await pupil_in(lesson, people, teacher, "Amy")
+        ben = await pupil_in(lesson, people, teacher, "Ben")
+        await teacher.send({"type": "grant_share", "target": amy.pid})
+        await amy.view_until(lambda v: v["media"]["publish"]["screen"] or v["you"]["share_granted"])
+        await amy.send({"type": "start_share"})
+        await amy.view_until(lambda v: v["media"]["publish"]["screen"])
+        await amy.publish_screen()
+        await until(lambda: teacher.packets_from(amy.pid or "", "screen") > 10)
+        await until(lambda: ben.packets_from(amy.pid or "", "screen") > 10)
+
+        await teacher.send({"type": "revoke_share", "target": amy.pid})
+        await teacher.view_until(
+            lambda v: any(p["pid"] == amy.pid and not p["sharing"] for p in v["in_room"])
+        )
+        revoked = time.monotonic()
+        await flowing(2.0)
+        assert teacher.packets_from(amy.pid or "", "screen", revoked) == 0
+        assert ben.packets_from(amy.pid or "", "screen", revoked) == 0
+
+    run(classroom, tmp_path, scenario)
