@@ -43,8 +43,9 @@ class Limit:
     lock_seconds: float
 
 
-class _Tracker:
-    """Failures per key for one scope. Not thread-safe on its own: the limiter holds the lock."""
+class FailureTracker:
+    """Failures per key for one scope (sign-in, and the typed-code door). Not thread-safe on its
+    own: its user holds a lock."""
 
     def __init__(self, limit: Limit, max_keys: int) -> None:
         self.limit = limit
@@ -112,8 +113,8 @@ class SignInRateLimiter:
         self.clock = clock
         self._lock = threading.Lock()
         self._trackers = {
-            LimitScope.ADDRESS: _Tracker(per_address, max_keys),
-            LimitScope.ACCOUNT: _Tracker(per_account, max_keys),
+            LimitScope.ADDRESS: FailureTracker(per_address, max_keys),
+            LimitScope.ACCOUNT: FailureTracker(per_account, max_keys),
         }
 
     def check(self, *, address: str, account: str) -> RateLimitDecision:

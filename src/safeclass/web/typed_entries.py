@@ -45,10 +45,7 @@ from safeclass.store.queries import lesson_policy
 from safeclass.timeutil import utc_now
 from safeclass.web.join_tokens import Entrant
 from safeclass.web.link_reader import opens_lesson
-
-# `_Tracker` is the sign-in limiter's own per-key counter (failures in a sliding window, a lock,
-# bounded memory); the same counting serves here, with its own limits.
-from safeclass.web.ratelimit import FIFTEEN_MINUTES, Limit, _Tracker
+from safeclass.web.ratelimit import FIFTEEN_MINUTES, FailureTracker, Limit
 
 # Wrong pairs from one client address: 10 within 15 minutes pause typing codes from there for 15
 # minutes. IPv6 addresses count by their /64 network, which one household or one attacker holds.
@@ -263,8 +260,8 @@ class TypedCodeLimiter:
         self.per_address = per_address
         self.per_lesson = per_lesson
         self._lock = threading.Lock()
-        self._addresses = _Tracker(per_address, max_keys)
-        self._lessons = _Tracker(per_lesson, max_keys)
+        self._addresses = FailureTracker(per_address, max_keys)
+        self._lessons = FailureTracker(per_lesson, max_keys)
 
     def address_wait(self, address: str) -> int:
         """Whole seconds until typing codes from this address may start again (0: now)."""
