@@ -30,6 +30,7 @@ from safeclass.domain.policy import (
     EffectivePolicy,
     Level,
     SettingValueError,
+    WordListSetting,
     parse_overrides,
     resolve,
 )
@@ -247,6 +248,11 @@ def policy_show(
     out = _out()
     out.print(Text(title, style="bold"))
     out.print(_policy_table(policy))
+    for resolved in policy:
+        # The table names the first few words of a long list; the whole list follows it.
+        setting = resolved.setting
+        if isinstance(setting, WordListSetting) and len(resolved.value) > setting.words_described:
+            out.print(Text(f"{setting.title}: {', '.join(resolved.value)}"))
     for problem in problems:
         out.print(Text(f"Note: {problem}"))
 

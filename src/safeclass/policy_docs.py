@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from safeclass.domain.policy import SETTINGS, Setting
+from safeclass.domain.policy import SETTINGS, Setting, WordListSetting
 
 REGENERATE = ".venv/bin/python -m safeclass.policy_docs > docs/policy.md"
 
@@ -40,6 +40,11 @@ not the trust, not a school, not a lesson:
 Some settings have no stricter direction (how long records are kept, for example). A school may
 change one of those only if the trust has not locked it, and a lock then holds it both ways.
 
+Word lists ({word_lists})
+work differently: each level **adds** its words to the list below it. The trust's words always
+apply; a school may add its own at any time, since more words only make chat stricter, and it can
+never remove the trust's. So a trust's lock changes nothing for a word list.
+
 ## When a stored value breaks a rule
 
 The rules are checked twice: when someone changes a value, and again every time SafeClass works
@@ -57,8 +62,11 @@ def render_policy_markdown() -> str:
     fixed = "\n".join(
         f"- {setting.title}: {_default_words(setting)}" for setting in SETTINGS if setting.fixed
     )
+    word_lists = ", ".join(
+        f"**{setting.title}**" for setting in SETTINGS if isinstance(setting, WordListSetting)
+    )
     parts = [
-        _INTRO.format(regenerate=REGENERATE, fixed=fixed),
+        _INTRO.format(regenerate=REGENERATE, fixed=fixed, word_lists=word_lists),
         _summary_table(),
         "## Each setting\n",
     ]
@@ -94,8 +102,15 @@ def _section(setting: Setting[Any]) -> str:
         f"- Can be chosen for one lesson: {_yes_no(setting.lesson_option)}",
         f"- Which way is stricter: {setting.stricter_direction()}",
         f"- Policy: {setting.clause}",
-        "- Who may change it:",
     ]
+    if isinstance(setting, WordListSetting):
+        lines.append(
+            f"- What it may hold: up to {setting.max_words} words or phrases, one on each line, "
+            f"each up to {setting.max_length} characters of letters, numbers, spaces, "
+            "apostrophes and hyphens, with at least two letters. Kept in lower case, without "
+            "repeats, in alphabetical order."
+        )
+    lines.append("- Who may change it:")
     lines.extend(f"  - {who}" for who in _who_may_change(setting))
     return "\n".join(lines) + "\n"
 
@@ -105,7 +120,13 @@ def _who_may_change(setting: Setting[Any]) -> list[str]:
         return ["Nobody. SafeClass always keeps this rule."]
     has_direction = setting.rank(setting.default) is not None
     trust = "Trust admin: any value, and may lock or unlock it for schools."
-    if not has_direction:
+    if isinstance(setting, WordListSetting):
+        trust = "Trust admin: any value; the trust's words apply in every school."
+        school = (
+            "School admin: may add the school's own words at any time, locked or not (more "
+            "words only make chat stricter), and can never remove the trust's words."
+        )
+    elif not has_direction:
         school = (
             "School admin: only if the trust unlocks it (it is locked by default)."
             if setting.trust_locked

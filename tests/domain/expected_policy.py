@@ -17,11 +17,14 @@ from safeclass.domain.policy import (
     ChoiceSetting,
     IntSetting,
     Setting,
+    WordListSetting,
 )
 
 HIGHER = "higher is stricter"
 LOWER = "lower is stricter"
 NO_DIRECTION = "no stricter direction"
+# A word list: each level adds its words to the list below it, so more words is stricter.
+ADDS_WORDS = "each level adds words"
 
 Strictness = bool | str | tuple[str, ...]
 
@@ -29,11 +32,12 @@ Strictness = bool | str | tuple[str, ...]
 @dataclass(frozen=True)
 class Expected:
     key: str
-    default: bool | int | str
+    default: bool | int | str | list[str]
     locked: bool
     fixed: bool
     lesson_option: bool
-    # bool: the stricter value; int: HIGHER, LOWER or NO_DIRECTION; choice: values strictest first
+    # bool: the stricter value; int: HIGHER, LOWER or NO_DIRECTION; choice: values strictest first;
+    # word list: ADDS_WORDS
     strictest: Strictness
 
 
@@ -87,6 +91,9 @@ EXPECTED = (
              strictest=("block", "warn")),
     Expected("chat_check_profanity", "block", locked=False, fixed=False, lesson_option=True,
              strictest=("block", "warn")),
+    # Trust precaution 5, and issue 7: the school adds its own words to the trust's.
+    Expected("chat_extra_words", [], locked=False, fixed=False, lesson_option=False,
+             strictest=ADDS_WORDS),
     Expected("personal_info_reminder", True, locked=True, fixed=False, lesson_option=False,
              strictest=True),
     # Risks: recordings. Off by default, consent always needed, pupils' video left out.
@@ -133,6 +140,10 @@ def no_looser(key: str, candidate: object, reference: object) -> bool:
         return candidate == strictest
     if isinstance(strictest, tuple):
         return strictest.index(str(candidate)) < strictest.index(str(reference))
+    if strictest == ADDS_WORDS:
+        assert isinstance(candidate, list)
+        assert isinstance(reference, list)
+        return set(candidate) >= set(reference)
     assert isinstance(candidate, int)
     assert isinstance(reference, int)
     if strictest == HIGHER:
@@ -142,7 +153,27 @@ def no_looser(key: str, candidate: object, reference: object) -> bool:
     return False
 
 
+def in_force(key: str, below: object, value: object) -> object:
+    """The value in force (as stored) when a level sets `value` on top of `below`, by the table:
+    a word list adds to the list below it; every other setting takes the new value."""
+    if EXPECTED_BY_KEY[key].strictest == ADDS_WORDS:
+        assert isinstance(below, list)
+        assert isinstance(value, list)
+        return sorted(set(below) | set(value))
+    return value
+
+
+def typed(stored: object) -> str:
+    """A stored value as a person would type it: a word list one word on each line."""
+    if isinstance(stored, list):
+        return "\n".join(stored)
+    return str(stored)
+
+
 # --- Hypothesis strategies for values a setting can take, as parsed values and as stored JSON.
+
+# Words as kept: lower case, single spaces; some with an apostrophe, a hyphen or a space.
+SAMPLE_WORDS = ("plonker", "muppet", "numpty", "you're fat", "knob-head", "wally", "div 2")
 
 
 def values_of(setting: Setting[Any]) -> st.SearchStrategy[Any]:
@@ -150,6 +181,10 @@ def values_of(setting: Setting[Any]) -> st.SearchStrategy[Any]:
         return st.booleans()
     if isinstance(setting, IntSetting):
         return st.integers(setting.minimum, setting.maximum)
+    if isinstance(setting, WordListSetting):
+        return st.lists(st.sampled_from(SAMPLE_WORDS), unique=True, max_size=4).map(
+            lambda words: tuple(sorted(words))
+        )
     assert isinstance(setting, ChoiceSetting)
     return st.sampled_from(setting.strictest_first)
 

@@ -22,6 +22,7 @@ class FormFields(HTMLParser):
         self._done = False
         self._select: str | None = None
         self._first_option: dict[str, str] = {}
+        self._textarea: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = {name: value or "" for name, value in attrs}
@@ -31,6 +32,9 @@ class FormFields(HTMLParser):
             return
         if tag == "input" and "name" in attributes:
             self.values[attributes["name"]] = attributes.get("value", "")
+        elif tag == "textarea" and "name" in attributes:
+            self._textarea = attributes["name"]
+            self.values[self._textarea] = ""
         elif tag == "select":
             self._select = attributes["name"]
         elif tag == "option" and self._select is not None:
@@ -38,7 +42,15 @@ class FormFields(HTMLParser):
             if "selected" in attributes:
                 self.values[self._select] = attributes["value"]
 
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self.values[self._textarea] += data
+
     def handle_endtag(self, tag: str) -> None:
+        if tag == "textarea" and self._textarea is not None:
+            # As a browser does: one line break just after the opening tag is not part of the text.
+            self.values[self._textarea] = self.values[self._textarea].removeprefix("\n")
+            self._textarea = None
         if tag == "select" and self._select is not None:
             self.values.setdefault(self._select, self._first_option.get(self._select, ""))
             self._select = None

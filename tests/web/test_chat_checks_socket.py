@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from safeclass.actions.live import LiveLessons
 from safeclass.config import Config
-from safeclass.store.models import Lesson, Pupil
+from safeclass.store.models import Lesson, Pupil, School
 from safeclass.web.app import create_app
 from tests.web.conftest import OAK_TEACHER, World
 from tests.web.helpers import TestClient, sign_in
@@ -99,3 +99,38 @@ def test_a_phone_number_is_stopped_staff_are_alerted_and_the_class_hears_nothing
     log = events_of(session_factory, lessons.lesson_id)
     assert log.count("chat_flagged") == 1
     assert log.count("chat_sent") == 1
+
+
+def test_a_word_the_school_added_is_stopped_like_any_swear_word(
+    lessons: Lessons,
+    teacher: TestClient,
+    session_factory: sessionmaker[Session],
+    world: World,
+) -> None:
+    with session_factory() as session:
+        school = session.get_one(School, world.oak_id)
+        school.policy_overrides = {"chat_extra_words": ["plonker"]}
+        session.commit()
+    with teacher.websocket_connect(lessons.url(), headers=ORIGIN) as staff:
+        join(staff)
+        with (
+            teacher.websocket_connect(lessons.url(), headers=ORIGIN) as amy,
+            teacher.websocket_connect(lessons.url(), headers=ORIGIN) as ben,
+        ):
+            amy_pid = join(amy, token=lessons.token_for("Amy"), reminder_accepted=True)
+            ben_pid = join(ben, token=lessons.token_for("Ben"), reminder_accepted=True)
+            staff.send_json({"v": 1, "type": "admit", "target": amy_pid})
+            staff.send_json({"v": 1, "type": "admit", "target": ben_pid})
+            view_until(ben, in_class)
+            view_until(amy, in_class)
+
+            amy.send_json({"v": 1, "type": "chat", "to": "class", "text": "ben is a PL0NKER"})
+            assert receive(amy, "chat_not_sent")["kinds"] == ["profanity"]
+            alert = receive(staff, "chat_alert")["alert"]
+            assert alert["kinds"] == ["profanity"]
+            assert alert["blocked"] is True
+
+            amy.send_json({"v": 1, "type": "chat", "to": "class", "text": "hello ben"})
+            seen = messages_until_chat(ben)
+            assert seen[-1]["message"]["text"] == "hello ben"
+            assert "PL0NKER" not in str(seen)

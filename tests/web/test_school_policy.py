@@ -265,3 +265,69 @@ def test_keys_not_submitted_keep_their_school_value(session: Session, world: Wor
     )
     assert change.changes == {"named_guests": (False, True)}
     assert school.policy_overrides == {"class_chat": False, "named_guests": True}
+
+
+# --- The school's own words to block in chat: a text box, one word or phrase on each line.
+
+
+def test_a_school_admin_adds_words_to_block_in_chat(
+    client: TestClient, session_factory: sessionmaker[Session], world: World
+) -> None:
+    sign_in(client, OAK_ADMIN)
+    action, values = _form(client, world.oak_id)
+    assert values["chat_extra_words"] == ""
+    values["chat_extra_words"] = "Plonker\n\n  muppet \r\nplonker\n"
+    response = client.post(action, data=values)
+    assert response.status_code == 303
+    assert _overrides(session_factory, world.oak_id) == {"chat_extra_words": ["muppet", "plonker"]}
+    [entry] = _policy_audits(session_factory)
+    assert entry.data == {
+        "changes": {"chat_extra_words": {"before": [], "after": ["muppet", "plonker"]}}
+    }
+
+    _, again = _form(client, world.oak_id)
+    assert again["chat_extra_words"] == "muppet\nplonker"
+
+
+def test_a_word_list_with_a_bad_line_is_refused_with_the_line_named(
+    client: TestClient, session_factory: sessionmaker[Session], world: World
+) -> None:
+    sign_in(client, OAK_ADMIN)
+    action, values = _form(client, world.oak_id)
+    values["chat_extra_words"] = "plonker\nwww.example.com"
+    response = client.post(action, data=values)
+    assert response.status_code == 200
+    assert "Nothing was saved" in response.text
+    assert "line 2" in response.text
+    assert "www.example.com" in response.text  # kept in the box, to be put right
+    assert _overrides(session_factory, world.oak_id) == {}
+
+
+def test_a_word_list_far_too_long_is_refused_before_it_is_read(
+    client: TestClient, session_factory: sessionmaker[Session], world: World
+) -> None:
+    sign_in(client, OAK_ADMIN)
+    action, values = _form(client, world.oak_id)
+    values["chat_extra_words"] = "plonker\n" * 5000
+    response = client.post(action, data=values)
+    assert response.status_code == 200
+    assert "This list is too long" in response.text
+    assert _overrides(session_factory, world.oak_id) == {}
+
+
+def test_the_trusts_words_are_shown_and_never_stored_as_the_schools(
+    client: TestClient, session_factory: sessionmaker[Session], world: World
+) -> None:
+    with session_factory() as session:
+        trust = session.get_one(School, world.oak_id).trust
+        trust.policy_values = {**trust.policy_values, "chat_extra_words": ["numpty"]}
+        session.commit()
+    sign_in(client, OAK_ADMIN)
+    action, values = _form(client, world.oak_id)
+    page = client.get(action).text
+    assert "Words the trust already blocks in every school: <strong>numpty</strong>" in page
+    values["chat_extra_words"] = "numpty"  # the trust's own word, typed again: nothing to store
+    assert client.post(action, data=values).headers["location"].endswith("saved=unchanged")
+    values["chat_extra_words"] = "numpty\nwally"
+    assert client.post(action, data=values).status_code == 303
+    assert _overrides(session_factory, world.oak_id) == {"chat_extra_words": ["wally"]}

@@ -738,8 +738,9 @@ class WordList:
 
 
 def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
+    """Words of a phrase may be parted by spaces or hyphens: "knob head" also finds "knob-head"."""
     parts = sorted(
-        {r"\s+".join(re.escape(word) for word in phrase.split()) for phrase in phrases},
+        {r"[\s-]+".join(re.escape(word) for word in phrase.split()) for phrase in phrases},
         key=len,
         reverse=True,
     )

@@ -4,7 +4,8 @@ Three levels set a value: the trust (its defaults come from the trust's policy),
 each lesson. A school may tighten any setting, and may loosen one only where the trust has not
 locked it. A lesson option may only tighten. A few settings are fixed: they carry the policy's core
 promises (consent before joining, a waiting room, no private messages between pupils) and nobody
-can change them.
+can change them. A word list (extra words to block in chat) is set differently: each level adds
+its words to the list below it, so nobody below the trust can remove the trust's words.
 
 The same check functions decide both when someone edits a value and when the effective policy is
 resolved, so an override stored before the trust locked a setting can never take effect.
@@ -13,8 +14,9 @@ resolved, so an override stored before the trust locked a setting can never take
 from __future__ import annotations
 
 import enum
+import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -25,6 +27,7 @@ V = TypeVar("V")
 E = TypeVar("E", bound=enum.StrEnum)
 
 JSONScalar = bool | int | str
+JSONValue = JSONScalar | list[str]
 
 
 class Level(enum.StrEnum):
@@ -61,12 +64,17 @@ class Setting(ABC, Generic[V]):
         """Higher is stricter. None where the setting has no stricter direction."""
 
     @abstractmethod
-    def to_json(self, value: V) -> JSONScalar:
+    def to_json(self, value: V) -> JSONValue:
         """The value as stored."""
 
     @abstractmethod
     def describe(self, value: V) -> str:
         """The value in plain words."""
+
+    def combine(self, below: V, value: V) -> V:
+        """The value in force when a level sets `value` on top of `below`. For most settings that
+        is simply `value`; a word list adds to the list below it instead."""
+        return value
 
     def at_least_as_strict(self, candidate: V, reference: V) -> bool:
         candidate_rank = self.rank(candidate)
@@ -194,6 +202,112 @@ class ChoiceSetting(Setting[E]):
     def stricter_direction(self) -> str:
         order = ", then ".join(self.describe(choice) for choice in self.strictest_first)
         return f"strictest first: {order}"
+
+
+# Curly apostrophes, as phones and word processors type them, read as the plain one.
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+_WORD_DIGITS = frozenset("0123456789")
+_WORD_MARKS = frozenset(" '-")
+_PROBLEMS_SHOWN = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class WordListSetting(Setting[tuple[str, ...]]):
+    """Words and short phrases, kept in lower case, without repeats, in alphabetical order.
+
+    Each level adds its words to the list below it (`combine`): a longer list is stricter, and no
+    level can take away a word set below it. So a trust's lock changes nothing here: a school may
+    always add words (that only makes things stricter) and can never remove the trust's."""
+
+    max_words: int = 200
+    max_length: int = 40
+    words_described: int = 10  # how many words `describe` names before "and N more"
+
+    def parse(self, raw: str) -> tuple[str, ...]:
+        """One word or phrase on each line. Blank lines are left out."""
+        return self._checked(raw.splitlines(), place="line")
+
+    def coerce(self, stored: object) -> tuple[str, ...]:
+        if not isinstance(stored, list) or not all(isinstance(item, str) for item in stored):
+            raise SettingValueError(f'"{self.title}" must be a list of words.')
+        return self._checked(stored, place="entry")
+
+    def _checked(self, items: Sequence[str], *, place: str) -> tuple[str, ...]:
+        words: set[str] = set()
+        problems: list[str] = []
+        for number, item in enumerate(items, start=1):
+            word = _normalise_word(item)
+            if not word:
+                continue
+            problem = self._problem(word)
+            if problem is None:
+                words.add(word)
+            else:
+                problems.append(
+                    f'{place} {number} ("{_shortened(word, self.max_length)}") {problem}'
+                )
+        if problems:
+            shown = "; ".join(problems[:_PROBLEMS_SHOWN])
+            more = len(problems) - _PROBLEMS_SHOWN
+            if more > 0:
+                shown += f"; and {more} more"
+            raise SettingValueError(f'Some of "{self.title}" cannot be used: {shown}.')
+        if len(words) > self.max_words:
+            raise SettingValueError(
+                f'"{self.title}" can hold at most {self.max_words} words or phrases; '
+                f"this list has {len(words)}."
+            )
+        return tuple(sorted(words))
+
+    def _problem(self, word: str) -> str | None:
+        if len(word) > self.max_length:
+            return f"is longer than {self.max_length} characters"
+        if not all(c.isalpha() or c in _WORD_DIGITS or c in _WORD_MARKS for c in word):
+            return (
+                "may use only letters, numbers, spaces, apostrophes (') and hyphens (-), "
+                "with one word or phrase on each line"
+            )
+        if sum(c.isalpha() for c in word) < 2:
+            # The chat check ignores shorter ones: a single letter would stop far too much.
+            return "needs at least two letters"
+        return None
+
+    def combine(self, below: tuple[str, ...], value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(below) | set(value)))
+
+    def at_least_as_strict(self, candidate: tuple[str, ...], reference: tuple[str, ...]) -> bool:
+        return set(candidate) >= set(reference)
+
+    def rank(self, value: tuple[str, ...]) -> int:
+        # More words is stricter; `at_least_as_strict` asks for every word of the other list.
+        return len(value)
+
+    def to_json(self, value: tuple[str, ...]) -> list[str]:
+        return list(value)
+
+    def describe(self, value: tuple[str, ...]) -> str:
+        if not value:
+            return "none"
+        count = "1 word or phrase" if len(value) == 1 else f"{len(value)} words or phrases"
+        shown = ", ".join(value[: self.words_described])
+        more = len(value) - self.words_described
+        return f"{count}: {shown}" + (f" and {more} more" if more > 0 else "")
+
+    def stricter_direction(self) -> str:
+        return (
+            "stricter with more words: each level adds to the list below it, and no level can "
+            "remove a word set below it"
+        )
+
+
+def _normalise_word(text: str) -> str:
+    """A word or phrase as kept: composed accents, plain apostrophes, single spaces, lower case."""
+    composed = unicodedata.normalize("NFC", text).translate(_APOSTROPHES)
+    return " ".join(composed.split()).lower()
+
+
+def _shortened(word: str, length: int) -> str:
+    return word if len(word) <= length else word[:length] + "\u2026"
 
 
 class AdmissionMode(enum.StrEnum):
@@ -419,6 +533,17 @@ CHAT_CHECK_PROFANITY = ChoiceSetting[ChatCheckAction](
     labels={ChatCheckAction.BLOCK: "stop it and tell staff", ChatCheckAction.WARN: "tell staff"},
     lesson_option=True,
 )
+CHAT_EXTRA_WORDS = WordListSetting(
+    key="chat_extra_words",
+    title="Extra words to block in chat",
+    description="Words and short phrases that count as bad language in chat, on top of the swear "
+    'words SafeClass already knows. A message holding one is handled as "Bad language in chat" '
+    "says. Capital letters, accents and common disguises (pl0nker, p l o n k e r) are caught "
+    'too, but each word is matched whole: "plonker" does not catch "plonkers", so add every form '
+    "you want caught. The trust's words always apply; a school adds its own.",
+    clause="Trust precaution 5 (language must be professional and appropriate)",
+    default=(),
+)
 PERSONAL_INFO_REMINDER = BoolSetting(
     key="personal_info_reminder",
     title="Reminder before joining",
@@ -615,6 +740,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     PUPIL_PRIVATE_MESSAGES,
     CHAT_CHECK_PERSONAL_INFO,
     CHAT_CHECK_PROFANITY,
+    CHAT_EXTRA_WORDS,
     PERSONAL_INFO_REMINDER,
     RECORDING_ALLOWED,
     CONSENT_REQUIRED_RECORDING,
@@ -642,7 +768,8 @@ def _check_valid(setting: Setting[Any], value: object) -> None:
         stored = setting.to_json(value)
     except AttributeError:  # a plain string where a choice (an enum member) was expected
         raise SettingValueError(f'"{setting.title}" cannot be {value!r}.') from None
-    setting.coerce(stored)
+    if setting.coerce(stored) != value:  # a word list not in its kept form, or not a tuple
+        raise SettingValueError(f'"{setting.title}" cannot be {value!r}.')
 
 
 def setting_for_key(key: str) -> Setting[Any]:
@@ -756,11 +883,12 @@ def check_school_override(trust: TrustPolicy, setting: Setting[V], value: V) -> 
     if setting.fixed:
         return _fixed(setting)
     trust_value = trust.value(setting)
-    if value == trust_value:
+    in_force = setting.combine(trust_value, value)
+    if in_force == trust_value:
         return Decision.allow(
             ReasonCode.SAME_AS_CURRENT, f'"{setting.title}" is the same as the trust\'s value.'
         )
-    if setting.at_least_as_strict(value, trust_value):
+    if setting.at_least_as_strict(in_force, trust_value):
         return Decision.allow(
             ReasonCode.TIGHTENS, f'A school may make "{setting.title}" stricter than the trust.'
         )
@@ -785,11 +913,12 @@ def check_lesson_option(school: EffectivePolicy, setting: Setting[V], value: V) 
             f'"{setting.title}" is set for the whole school, not for one lesson.',
         )
     school_value = school.get(setting)
-    if value == school_value:
+    in_force = setting.combine(school_value, value)
+    if in_force == school_value:
         return Decision.allow(
             ReasonCode.SAME_AS_CURRENT, f'"{setting.title}" is the same as the school\'s value.'
         )
-    if setting.at_least_as_strict(value, school_value):
+    if setting.at_least_as_strict(in_force, school_value):
         return Decision.allow(
             ReasonCode.TIGHTENS, f'A lesson may make "{setting.title}" stricter than the school.'
         )
@@ -861,7 +990,11 @@ def _apply_level(
             )
         elif decision.reason_code is not ReasonCode.SAME_AS_CURRENT:
             result[key] = ResolvedSetting(
-                current.setting, value, level, current.locked, note=current.note
+                current.setting,
+                current.setting.combine(current.value, value),
+                level,
+                current.locked,
+                note=current.note,
             )
     return result
 
@@ -888,7 +1021,7 @@ def parse_overrides(stored: Mapping[str, object]) -> tuple[dict[str, Any], list[
     return parsed, problems
 
 
-def overrides_to_json(overrides: Mapping[str, Any]) -> dict[str, JSONScalar]:
+def overrides_to_json(overrides: Mapping[str, Any]) -> dict[str, JSONValue]:
     return {key: setting_for_key(key).to_json(value) for key, value in overrides.items()}
 
 

@@ -20,6 +20,7 @@ from safeclass.domain.policy import (
     AUTO_LOCK_WHEN_COMPLETE,
     CHAT_CHECK_PERSONAL_INFO,
     CHAT_CHECK_PROFANITY,
+    CHAT_EXTRA_WORDS,
     CLASS_CHAT,
     MIN_PUPILS_WITHOUT_SECOND_STAFF,
     NAMED_GUESTS,
@@ -170,7 +171,24 @@ class LessonRules:
             reminder_required=policy.get(PERSONAL_INFO_REMINDER),
             chat_check_personal_info=policy.get(CHAT_CHECK_PERSONAL_INFO),
             chat_check_profanity=policy.get(CHAT_CHECK_PROFANITY),
+            chat_extra_words=_chat_word_forms(policy.get(CHAT_EXTRA_WORDS)),
         )
+
+
+def _chat_word_forms(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The trust's and the school's extra words, with the forms the chat check can match.
+
+    The check reads a message word by word and splits words at hyphens and apostrophes, so a
+    one-word entry holding one ("knob-head") would never match as typed: it also goes in as
+    children write it without them ("knob head", "knobhead")."""
+    forms: list[str] = []
+    for word in words:
+        forms.append(word)
+        if "-" in word or "'" in word:
+            plain = word.replace("'", "")
+            forms.append(" ".join(plain.replace("-", " ").split()))
+            forms.append(plain.replace("-", ""))
+    return tuple(dict.fromkeys(forms))
 
 
 # --- State -----------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ from safeclass.domain.policy import (
     IntSetting,
     ResolvedSetting,
     Setting,
+    SettingValueError,
     TrustPolicy,
+    WordListSetting,
     check_school_override,
 )
 from safeclass.domain.year_groups import YEAR_13
@@ -36,12 +38,18 @@ from safeclass.web.pages.common import ObjectId, page_context, require_signed_in
 router = APIRouter(prefix="/admin")
 
 MAX_VALUE_LENGTH = 40
+# A word list is one field holding many lines: up to 200 words of 40 characters, with room for
+# line breaks, blank lines and stray spaces. Longer is refused before anything is read.
+MAX_WORD_LIST_LENGTH = 16_000
 SAVED_MESSAGES = {
     "changed": "Your changes are saved.",
     "unchanged": "Nothing needed saving: every setting was already as you chose.",
 }
 MISSING_FIELD = "This setting was missing from the form. Reload the page and try again."
 VALUE_TOO_LONG = "This value is too long. Choose one of the values offered."
+WORD_LIST_TOO_LONG = (
+    "This list is too long. It may hold up to 200 words or phrases, each up to 40 characters."
+)
 REFUSED_SUMMARY = "Nothing was saved. Please look at the settings marked below."
 
 
@@ -74,6 +82,10 @@ class PolicyField:
     def is_select(self) -> bool:
         return bool(self.options)
 
+    @property
+    def is_word_list(self) -> bool:
+        return isinstance(self.setting, WordListSetting)
+
 
 @router.get("/schools/{school_id}/policy")
 def policy_form(request: Request, school_id: ObjectId) -> Response:
@@ -104,15 +116,22 @@ def _save_policy(
         problems: dict[str, str] = {}
         for setting in _editable_settings():
             raw = form.get(setting.key)
+            word_list = isinstance(setting, WordListSetting)
             if raw is None:
                 problems[setting.key] = MISSING_FIELD
-            elif len(raw) > MAX_VALUE_LENGTH:
+            elif word_list and len(raw) > MAX_WORD_LIST_LENGTH:
+                problems[setting.key] = WORD_LIST_TOO_LONG
+            elif not word_list and len(raw) > MAX_VALUE_LENGTH:
                 problems[setting.key] = VALUE_TOO_LONG
             else:
                 raw_values[setting.key] = raw
         submitted = dict(raw_values)
         if problems:
             return _form_page(context, signed_in, school, submitted, problems, saved=None)
+        trust = trust_policy(school.trust)
+        for setting in _editable_settings():
+            if isinstance(setting, WordListSetting):
+                raw_values[setting.key] = _words_added(trust, setting, raw_values[setting.key])
         try:
             change = set_school_overrides(
                 session, school=school, raw_values=raw_values, actor=signed_in.staff
@@ -123,6 +142,19 @@ def _save_policy(
         session.commit()
     outcome = "changed" if change.changed else "unchanged"
     return RedirectResponse(f"/admin/schools/{school_id}/policy?saved={outcome}", status_code=303)
+
+
+def _words_added(trust: TrustPolicy, setting: WordListSetting, raw: str) -> str:
+    """The school's list as the words it adds to the trust's, which always apply anyway. A list
+    that adds nothing is sent as the trust's own, so that nothing is stored and no change is
+    recorded."""
+    try:
+        words = setting.parse(raw)
+    except SettingValueError:
+        return raw  # refused when saved, with the reason shown beside the field
+    trust_words = trust.value(setting)
+    added = [word for word in words if word not in trust_words]
+    return "\n".join(added or trust_words)
 
 
 def _editable_settings() -> list[Setting[Any]]:
@@ -168,6 +200,8 @@ def _field(
 ) -> PolicyField:
     resolved: ResolvedSetting[Any] = policy.explain(setting)
     trust_value = trust.value(setting)
+    if isinstance(setting, WordListSetting):
+        return _word_list_field(setting, trust_value, resolved, submitted, error)
     school_value = _as_form_value(setting, resolved.value)
     options = tuple(
         Option(_as_form_value(setting, value), _option_label(setting, value))
@@ -185,6 +219,30 @@ def _field(
         minimum=minimum,
         maximum=maximum,
         submitted=submitted if submitted is not None else school_value,
+        error=error,
+    )
+
+
+def _word_list_field(
+    setting: WordListSetting,
+    trust_words: tuple[str, ...],
+    resolved: ResolvedSetting[tuple[str, ...]],
+    submitted: str | None,
+    error: str | None,
+) -> PolicyField:
+    """The school's own words in a text box, one on each line; the trust's are named in the hint,
+    since they apply whatever the school types."""
+    own = "\n".join(word for word in resolved.value if word not in trust_words)
+    return PolicyField(
+        setting=setting,
+        trust_value=", ".join(trust_words) or "none",
+        trust_locked=False,  # the trust's words always apply; a lock changes nothing for a list
+        school_value=own,
+        note=resolved.note,
+        options=(),
+        minimum=None,
+        maximum=None,
+        submitted=submitted if submitted is not None else own,
         error=error,
     )
 
