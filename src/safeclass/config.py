@@ -68,6 +68,11 @@ class Config:
     turn_password: str = field(default="", repr=False)
     ice_ignore: tuple[str, ...] = ("vmnet",)
     ice_interfaces: tuple[str, ...] = ()
+    # STUN and TURN for browsers (media/ice_servers.py): addresses such as
+    # "turns:turn.example.org:443?transport=tcp", and the relay's shared secret.
+    browser_stun_urls: tuple[str, ...] = ()
+    browser_turn_urls: tuple[str, ...] = ()
+    browser_turn_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -201,6 +206,9 @@ class _MediaSettings(TypedDict):
     turn_password: str
     ice_ignore: tuple[str, ...]
     ice_interfaces: tuple[str, ...]
+    browser_stun_urls: tuple[str, ...]
+    browser_turn_urls: tuple[str, ...]
+    browser_turn_secret: str
 
 
 def _media_settings(env: Mapping[str, str], *, web_port: int) -> _MediaSettings:
@@ -248,7 +256,51 @@ def _media_settings(env: Mapping[str, str], *, web_port: int) -> _MediaSettings:
         turn_password=turn_password,
         ice_ignore=_interfaces(env, "SAFECLASS_ICE_IGNORE", default=("vmnet",)),
         ice_interfaces=_interfaces(env, "SAFECLASS_ICE_INTERFACES", default=()),
+        **_browser_ice(env),
     )
+
+
+_ICE_URL = re.compile(
+    r"(?P<scheme>stuns?|turns?):(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::(?P<port>[0-9]{1,5}))?"
+    r"(?:\?transport=(?:udp|tcp))?"
+)
+
+
+class _BrowserIce(TypedDict):
+    browser_stun_urls: tuple[str, ...]
+    browser_turn_urls: tuple[str, ...]
+    browser_turn_secret: str
+
+
+def _browser_ice(env: Mapping[str, str]) -> _BrowserIce:
+    """The STUN and TURN servers browsers are told about, each address checked."""
+    stun = _ice_urls(env, "SAFECLASS_BROWSER_STUN_URLS", schemes=("stun", "stuns"))
+    turn = _ice_urls(env, "SAFECLASS_BROWSER_TURN_URLS", schemes=("turn", "turns"))
+    secret = env.get("SAFECLASS_BROWSER_TURN_SECRET", "")
+    if turn and len(secret) < 16:
+        raise ConfigError(
+            "SAFECLASS_BROWSER_TURN_URLS is set: set SAFECLASS_BROWSER_TURN_SECRET too, to the "
+            "relay's static-auth-secret (at least 16 characters)."
+        )
+    if secret and not turn:
+        raise ConfigError(
+            "SAFECLASS_BROWSER_TURN_SECRET is set without SAFECLASS_BROWSER_TURN_URLS."
+        )
+    return _BrowserIce(browser_stun_urls=stun, browser_turn_urls=turn, browser_turn_secret=secret)
+
+
+def _ice_urls(env: Mapping[str, str], name: str, *, schemes: tuple[str, ...]) -> tuple[str, ...]:
+    urls = tuple(url.strip() for url in env.get(name, "").split(",") if url.strip())
+    for url in urls:
+        match = _ICE_URL.fullmatch(url)
+        port = match and match["port"]
+        if match is None or match["scheme"] not in schemes or (port and not 0 < int(port) < 65536):
+            example = f"{schemes[-1]}:{schemes[0]}.example.org:443"
+            raise ConfigError(
+                f'{name}: "{url}" is not an address such as {example} (separate several with '
+                "commas; a TURN address may end in ?transport=tcp or ?transport=udp)."
+            )
+    return urls
 
 
 def _named_port(env: Mapping[str, str], name: str, default: int) -> int:

@@ -20,6 +20,7 @@ from safeclass.actions.live import LiveLessons
 from safeclass.config import Config
 from safeclass.domain.consent import ConsentScope
 from safeclass.domain.lesson.model import Person, Role, Via
+from safeclass.media.ice_servers import BrowserIceServers
 from safeclass.media.sdp import SdpRefusal, SdpRefusedError
 from safeclass.media.signalling import MediaRefusedError, Purpose, TrickleTarget
 from safeclass.store import event_log
@@ -547,3 +548,26 @@ def test_malformed_media_messages_are_refused_before_the_media_layer(
         staff.send_json({"v": 1, **message})
         assert receive(staff, "error")["code"] == "bad_message"
     assert media.calls == []
+
+
+def test_the_welcome_names_the_browser_ice_servers_with_a_credential_of_ones_own(
+    config: Config, session_factory: sessionmaker[Session], world: World
+) -> None:
+    with session_factory() as session:
+        starts_at = session.get_one(Lesson, world.oak_lesson_id).starts_at
+    ice = BrowserIceServers(
+        turn_urls=("turns:turn.example.org:443?transport=tcp",), turn_secret=b"s" * 32
+    )
+    live = LiveLessons(
+        session_factory, resume_key=b"k" * 32, clock=lambda: starts_at, ice_servers=ice
+    )
+    app = create_app(config, session_factory=session_factory, live=live)
+    with TestClient(app, follow_redirects=False) as client:
+        sign_in(client, OAK_TEACHER)
+        url = f"/lessons/{world.oak_lesson_id}/live"
+        with client.websocket_connect(url, headers=ORIGIN) as staff:
+            staff.send_json({"v": 1, "type": "join"})
+            welcome = receive(staff, "welcome")
+    [turn] = welcome["ice_servers"]
+    assert [turn] == ice.for_participant(welcome["pid"], starts_at)
+    assert turn["username"].endswith(f":{welcome['pid']}")

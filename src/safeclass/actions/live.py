@@ -61,6 +61,7 @@ from safeclass.domain.lesson.model import (
     Via,
 )
 from safeclass.domain.lesson.view import chat_flag_messages, views_for
+from safeclass.media.ice_servers import BrowserIceServers
 from safeclass.store import event_log
 from safeclass.store.models import ClassGroup, Lesson, LessonStaff, Pupil
 from safeclass.store.queries import lesson_consent_coverage, lesson_policy
@@ -136,9 +137,11 @@ class LiveLessons:
         *,
         resume_key: bytes,
         clock: Callable[[], datetime] = utc_now,
+        ice_servers: BrowserIceServers | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._resume_key = resume_key
+        self._ice_servers = ice_servers or BrowserIceServers()
         self._clock = clock
         self._lessons: dict[int, LiveLesson] = {}
         self._loading = asyncio.Lock()
@@ -261,8 +264,14 @@ class LiveLessons:
 
     def _welcome(self, lesson_id: int, pid: str) -> dict[str, Any]:
         """The first message a participant gets: who they are in this lesson, and the token that
-        puts them back in their place after a dropped connection."""
-        return {"type": "welcome", "pid": pid, "rejoin_token": self.resume_token(lesson_id, pid)}
+        puts them back in their place after a dropped connection, and the STUN and TURN servers
+        their browser may use to reach the media server (TURN with a credential of their own)."""
+        return {
+            "type": "welcome",
+            "pid": pid,
+            "rejoin_token": self.resume_token(lesson_id, pid),
+            "ice_servers": self._ice_servers.for_participant(pid, self._clock()),
+        }
 
     def resume_token(self, lesson_id: int, pid: str) -> str:
         message = f"resume:{lesson_id}:{pid}".encode()

@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from safeclass.actions.live import LiveLessons
 from safeclass.config import Config
+from safeclass.media.ice_servers import BrowserIceServers
 from safeclass.media.relay import MediaRelay
 from safeclass.media.server import MediaServer
 from safeclass.store.db import make_engine, make_session_factory
@@ -57,7 +58,15 @@ def create_app(
     if session_factory is None:
         session_factory = make_session_factory(make_engine(config.database_url))
     if live is None:
-        live = LiveLessons(session_factory, resume_key=config.secret_key())
+        live = LiveLessons(
+            session_factory,
+            resume_key=config.secret_key(),
+            ice_servers=BrowserIceServers(
+                stun_urls=config.browser_stun_urls,
+                turn_urls=config.browser_turn_urls,
+                turn_secret=config.browser_turn_secret.encode(),
+            ),
+        )
     renderer = Renderer()
 
     @contextlib.asynccontextmanager
