@@ -10,7 +10,15 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from safeclass.store.models import ClassGroup, JoinLink, Lesson, School, StaffMember, StaffRole
+from safeclass.store.models import (
+    ClassGroup,
+    Incident,
+    JoinLink,
+    Lesson,
+    School,
+    StaffMember,
+    StaffRole,
+)
 
 
 class NotFoundError(LookupError):
@@ -82,9 +90,74 @@ def access_lesson(session: Session, staff: StaffMember, lesson_id: int) -> Lesso
     return lesson
 
 
+def may_run_lesson(staff: StaffMember, lesson: Lesson) -> bool:
+    """The lesson's host and the other staff booked on it: the people the lesson engine lets into
+    the room as staff (`actions.live.lesson_roster`). Each condition on its own line."""
+    if not may_see_school(staff, lesson.school):
+        return False
+    if staff.id == lesson.host_id:
+        return True
+    return any(member.staff_id == staff.id for member in lesson.other_staff)
+
+
+def access_lesson_to_run(session: Session, staff: StaffMember, lesson_id: int) -> Lesson:
+    """A lesson whose live console the caller may open (`may_run_lesson`)."""
+    lesson = session.get(Lesson, lesson_id)
+    if lesson is None or not may_run_lesson(staff, lesson):
+        raise NotFoundError(f"Lesson {lesson_id}")
+    return lesson
+
+
 def access_join_link(session: Session, staff: StaffMember, link_id: int) -> JoinLink:
     """A pupil's or parent's join link, for staff of its school (to revoke or replace it)."""
     link = session.get(JoinLink, link_id)
     if link is None or not may_see_school(staff, link.school):
         raise NotFoundError(f"Join link {link_id}")
     return link
+
+
+# --- Incidents (safeguarding records: `safeclass.actions.incidents`) ----------------------------
+
+
+def is_dsl_for(staff: StaffMember, school: School) -> bool:
+    """The school's designated safeguarding lead, or a DSL across its trust (a trust-wide grant).
+    Trust and school admins are not DSLs unless they also hold the role."""
+    if not staff.active:
+        return False
+    if school.trust_id != staff.trust_id:
+        return False
+    if staff.has_role(StaffRole.SAFEGUARDING_LEAD, school.id):
+        return True
+    return any(
+        grant.role is StaffRole.SAFEGUARDING_LEAD and grant.school_id is None
+        for grant in staff.roles
+    )
+
+
+def dsl_school_ids(session: Session, staff: StaffMember) -> set[int]:
+    """The schools whose incidents this person reviews as their DSL."""
+    schools = session.scalars(select(School).where(School.trust_id == staff.trust_id))
+    return {school.id for school in schools if is_dsl_for(staff, school)}
+
+
+def may_see_incident(staff: StaffMember, incident: Incident) -> bool:
+    """The school's DSLs; the member of staff who reported it (for a removal, who removed); and,
+    for one the chat check opened that nobody has taken up yet, the lesson's own staff. Each
+    condition on its own line."""
+    if is_dsl_for(staff, incident.school):
+        return True  # a trust-wide DSL holds no role at the school itself
+    if not may_see_school(staff, incident.school):
+        return False
+    if incident.reported_by_staff_id is not None:
+        return incident.reported_by_staff_id == staff.id
+    lesson = incident.lesson
+    if lesson is None:
+        return False
+    return may_run_lesson(staff, lesson)
+
+
+def access_incident(session: Session, staff: StaffMember, incident_id: int) -> Incident:
+    incident = session.get(Incident, incident_id)
+    if incident is None or not may_see_incident(staff, incident):
+        raise NotFoundError(f"Incident {incident_id}")
+    return incident

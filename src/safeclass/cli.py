@@ -141,6 +141,7 @@ def serve() -> None:
     import uvicorn
 
     # Imported here so the other commands work without loading the web app.
+    from safeclass.actions.retention import RUN_EVERY_SECONDS as RETENTION_EVERY_SECONDS
     from safeclass.web.app import create_app
 
     with _database(config):
@@ -156,7 +157,10 @@ def serve() -> None:
             _fail(f"{error} SAFECLASS_MEDIA=0 runs SafeClass without live audio and video.")
         media_server = MediaServer.from_config(config)
     try:
-        web_app = create_app(config, media_server=media_server)
+        # Retention runs inside serve too: at start-up, then every 6 hours.
+        web_app = create_app(
+            config, media_server=media_server, retention_every=RETENTION_EVERY_SECONDS
+        )
     except ConfigError as error:  # settings only the web app can check (single sign-on, say)
         _fail(str(error))
     uvicorn.run(
@@ -534,3 +538,65 @@ def school_add(
         except SetupError as error:
             _fail(str(error))
     _out().print(Text(made), soft_wrap=True)
+
+
+# --- Retention (`safeclass.actions.retention`): kept here, at the end, as one block.
+
+retention_app = typer.Typer(
+    help="Delete records that have been kept as long as the policy allows.", no_args_is_help=True
+)
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("run")
+def retention_run(
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Only count what is due; delete nothing."),
+    ] = False,
+) -> None:
+    """Delete every record kept for its school's retention period (serve also does this every
+    6 hours). Each deletion is written to the audit log as a count, never its content."""
+    from safeclass.actions.retention import run_retention
+    from safeclass.domain.retention import RULES
+    from safeclass.timeutil import utc_now
+
+    with _database(_config()) as factory:
+        try:
+            report = run_retention(factory, now=utc_now(), dry_run=dry_run)
+        except SettingValueError as error:  # a stored policy that cannot be read: nothing is done
+            _fail(f"Nothing was deleted: {error}")
+    out = _out()
+    if report.deletions:
+        table = Table(
+            "school",
+            "records",
+            Column("kept for", justify="right"),
+            Column("would delete" if dry_run else "deleted", justify="right"),
+        )
+        for deletion in report.deletions:
+            what = (
+                RULES[deletion.record_type].setting.title.removeprefix("Keep ").removesuffix(" for")
+            )
+            count = str(deletion.count)
+            if deletion.registers_kept:
+                count += f" (registers kept: {deletion.registers_kept} people)"
+            school = (
+                report.schools.get(deletion.school_id, "?")
+                if deletion.school_id is not None
+                else "the whole trust"
+            )
+            table.add_row(school, what, f"{deletion.kept_for_days} days", count)
+        out.print(table)
+    elif dry_run:
+        out.print("Nothing is due for deletion.")
+    else:
+        out.print("Nothing was due for deletion.")
+    if dry_run and report.deletions:
+        out.print("This was a dry run: nothing was deleted.")
+    for problem in report.problems:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            Text(f"Error: {problem}", style="bold red")
+        )
+    if report.problems:
+        raise typer.Exit(1)

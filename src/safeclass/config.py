@@ -9,6 +9,9 @@ SAFECLASS_TRUSTED_PROXIES  addresses of the reverse proxies whose X-Forwarded-Fo
                        X-Forwarded-Proto headers are believed (default 127.0.0.1; empty: none)
 SAFECLASS_SSO_*        single sign-on for staff through the school's OpenID provider (off unless
                        set): see docs/sso.md
+SAFECLASS_SMTP_*       the mail server for emails to parents (off unless SAFECLASS_SMTP_HOST is
+                       set; without it, the school's outbox page shows each message): see
+                       docs/consent.md
 """
 
 from __future__ import annotations
@@ -73,6 +76,14 @@ class Config:
     browser_stun_urls: tuple[str, ...] = ()
     browser_turn_urls: tuple[str, ...] = ()
     browser_turn_secret: str = field(default="", repr=False)
+    # --- Email to parents (consent links; docs/consent.md). No host: nothing is sent, and the
+    # school's outbox page shows each message as it would have been sent.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_from: str = ""
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_starttls: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Config:
@@ -105,6 +116,8 @@ class Config:
             trusted_proxies=_trusted_proxies(env),
             # --- Media (Janus).
             **_media_settings(env, web_port=port),
+            # --- Email to parents.
+            **_smtp_settings(env),
         )
 
     def secret_key(self) -> bytes:
@@ -185,6 +198,59 @@ def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
                 "addresses such as 127.0.0.1 or networks such as 10.0.0.0/24, separated by commas."
             ) from None
     return tuple(proxies)
+
+
+# --- Email to parents --------------------------------------------------------------------------
+
+_EMAIL_ADDRESS = re.compile(r"[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,253}")
+
+
+class _SmtpSettings(TypedDict):
+    smtp_host: str
+    smtp_port: int
+    smtp_from: str
+    smtp_user: str
+    smtp_password: str
+    smtp_starttls: bool
+
+
+def _smtp_settings(env: Mapping[str, str]) -> _SmtpSettings:
+    """The mail server, each setting checked. SAFECLASS_SMTP_HOST empty: no mail is sent."""
+    host = env.get("SAFECLASS_SMTP_HOST", "").strip()
+    sender = env.get("SAFECLASS_SMTP_FROM", "").strip()
+    user = env.get("SAFECLASS_SMTP_USER", "").strip()
+    password = env.get("SAFECLASS_SMTP_PASSWORD", "")
+    if host and not _HOST_NAME.fullmatch(host):
+        raise ConfigError(
+            f'SAFECLASS_SMTP_HOST: "{host}" is not a host name or IPv4 address, such as '
+            "mail.example.org."
+        )
+    if host and not _EMAIL_ADDRESS.fullmatch(sender):
+        raise ConfigError(
+            "SAFECLASS_SMTP_HOST is set: set SAFECLASS_SMTP_FROM to the address emails come "
+            "from, such as safeclass@school.example.org."
+        )
+    if not host and (sender or user or password):
+        raise ConfigError(
+            "SAFECLASS_SMTP_FROM, SAFECLASS_SMTP_USER or SAFECLASS_SMTP_PASSWORD is set without "
+            "SAFECLASS_SMTP_HOST."
+        )
+    if bool(user) != bool(password):
+        raise ConfigError("Set both SAFECLASS_SMTP_USER and SAFECLASS_SMTP_PASSWORD, or neither.")
+    starttls = _switch(env, "SAFECLASS_SMTP_STARTTLS", default=True)
+    if user and not starttls:
+        raise ConfigError(
+            "SAFECLASS_SMTP_STARTTLS=0 with SAFECLASS_SMTP_USER would send the mail password "
+            "unencrypted. Use STARTTLS, or a relay that needs no password."
+        )
+    return _SmtpSettings(
+        smtp_host=host,
+        smtp_port=_named_port(env, "SAFECLASS_SMTP_PORT", 587),
+        smtp_from=sender,
+        smtp_user=user,
+        smtp_password=password,
+        smtp_starttls=starttls,
+    )
 
 
 # --- Media (Janus) ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from safeclass.actions.guests import lesson_guests
+from safeclass.actions.practice import practice_roster
 from safeclass.domain.decisions import ReasonCode
 from safeclass.domain.lesson.commands import (
     Admit,
@@ -113,6 +114,7 @@ class LiveLesson:
 
 
 Listener = Callable[[LiveLesson, Sequence[AnyEvent]], Awaitable[None]]
+StoreHook = Callable[[Session, int, Sequence[AnyEvent]], None]
 
 # Everything the roster reads, in a few queries rather than two per pupil.
 _ROSTER_LOADING = (
@@ -146,12 +148,19 @@ class LiveLessons:
         self._lessons: dict[int, LiveLesson] = {}
         self._loading = asyncio.Lock()
         self._listeners: list[Listener] = []
+        self._store_hooks: list[StoreHook] = []
 
     # --- Finding a lesson -----------------------------------------------------------------------
 
     def add_listener(self, listener: Listener) -> None:
         """Called after each change is stored (the media layer enforces permissions from here)."""
         self._listeners.append(listener)
+
+    def add_store_hook(self, hook: StoreHook) -> None:
+        """Called inside the transaction that stores each change's events, so what it writes
+        exists exactly when they do (an incident opened by a removal: `actions.incidents`)."""
+        if hook not in self._store_hooks:
+            self._store_hooks.append(hook)
 
     def live(self) -> list[LiveLesson]:
         return list(self._lessons.values())
@@ -234,13 +243,16 @@ class LiveLessons:
             if not participant.connected:
                 # Consent withdrawn while they were away takes effect before they are back in.
                 await self._refresh_roster_locked(live)
-                await self._apply_locked(live, Reconnect(pid=pid))
+                # Welcomed on this channel before the media layer acts on the reconnection, so
+                # that its messages (a new offer of what to watch) reach the new connection.
+                await self._apply_locked(live, Reconnect(pid=pid), joining=(pid, channel))
                 if not live.state.participants[pid].connected:
                     return False  # refused: already in on another device, or may not come now
             previous = live.channels.pop(pid, None)
             if previous is not None and previous is not channel:
                 previous.close(1000, "This lesson was opened again somewhere else.")
-            channel.deliver(self._welcome(lesson_id, pid))
+            if previous is not channel:
+                channel.deliver(self._welcome(lesson_id, pid))
             live.channels[pid] = channel
             live.last_views.pop(pid, None)
             await self._deliver_locked(live, [])
@@ -314,6 +326,16 @@ class LiveLessons:
         async with live.lock:
             return await self._refresh_roster_locked(live)
 
+    async def consent_changed(self, pupil_ids: Collection[int]) -> None:
+        """A parent's consent changed for these pupils (`actions.consent`): each live lesson that
+        expects one of them reads its roster again at once, so a withdrawal takes the pupil out
+        of the waiting room, or out of the room, now rather than at the next knock."""
+        wanted = {str(pupil_id) for pupil_id in pupil_ids}
+        for live in self.live():
+            if live.state.phase is Phase.ENDED or wanted.isdisjoint(live.state.pupils):
+                continue
+            await self.refresh_roster(live.lesson_id)
+
     async def tick(self) -> None:
         """Time passes for every live lesson: one held too long without staff ends."""
         for live in self.live():
@@ -355,7 +377,7 @@ class LiveLessons:
         await asyncio.to_thread(self._store, live.lesson_id, events)
         for event in events:
             live.state = evolve(live.state, event)
-        if joining is not None and joining[0] in live.state.participants:
+        if joining is not None and _connected(live.state, joining[0]):
             pid, channel = joining
             channel.deliver(self._welcome(live.lesson_id, pid))
             live.channels[pid] = channel
@@ -374,6 +396,16 @@ class LiveLessons:
     def _store(self, lesson_id: int, events: Sequence[AnyEvent]) -> None:
         with self._session_factory() as session:
             event_log.append(session, lesson_id, events)
+            if self._store_hooks:
+                session.flush()  # the events first: a failure of their own is never a hook's
+            for hook in self._store_hooks:
+                try:
+                    with session.begin_nested():
+                        hook(session, lesson_id, events)
+                except Exception:
+                    # The lesson's own record comes first: a failing hook is undone alone and
+                    # logged, never a reason to lose (or refuse) what happened in the lesson.
+                    log.exception("store hook failed for lesson %s", lesson_id)
             session.commit()
 
     async def _deliver_locked(self, live: LiveLesson, events: Sequence[AnyEvent]) -> None:
@@ -495,7 +527,11 @@ def lesson_roster(
     session: Session, lesson: Lesson, now: datetime
 ) -> tuple[dict[str, RosterPupil], dict[str, RosterStaff], dict[str, str]]:
     """Who may come: the class's pupils with their consent, the lesson's active staff, and the
-    guests whose invitations still work at `now` (`actions.guests`)."""
+    guests whose invitations still work at `now` (`actions.guests`). A practice lesson's pupils
+    are its simulated pupils only, and it has no guests (`actions.practice`)."""
+    staff = _lesson_staff(lesson)
+    if lesson.practice:
+        return practice_roster(session, lesson, now), staff, {}
     coverage = lesson_consent_coverage(session, lesson)
     pupils = {
         str(pupil.pupil_id): RosterPupil(
@@ -507,13 +543,17 @@ def lesson_roster(
         )
         for pupil in coverage.pupils
     }
+    return pupils, staff, lesson_guests(session, lesson, now)
+
+
+def _lesson_staff(lesson: Lesson) -> dict[str, RosterStaff]:
     staff: dict[str, RosterStaff] = {}
     if lesson.host.active:
         staff[str(lesson.host_id)] = RosterStaff(lesson.host.display_name, is_host=True)
     for member in lesson.other_staff:
         if member.staff.active and str(member.staff_id) not in staff:
             staff[str(member.staff_id)] = RosterStaff(member.staff.display_name, is_host=False)
-    return pupils, staff, lesson_guests(session, lesson, now)
+    return staff
 
 
 def prepare_lesson(session: Session, lesson: Lesson, at: datetime) -> LessonPrepared:
@@ -526,3 +566,10 @@ def prepare_lesson(session: Session, lesson: Lesson, at: datetime) -> LessonPrep
         staff=staff,
         guests=guests,
     )
+
+
+def _connected(state: LessonState, pid: str) -> bool:
+    """Whether `pid` came in (or back) with the events just applied: a refused join or
+    reconnection leaves them absent or disconnected."""
+    participant = state.participants.get(pid)
+    return participant is not None and participant.connected

@@ -115,6 +115,8 @@ class _LessonMedia:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     people: dict[str, _Person] = field(default_factory=dict)
     applied: Forwarding = field(default_factory=Forwarding.nothing)
+    # Hung up while their connection was gone (a dropped WebSocket): told when they are back.
+    stopped_unheard: set[str] = field(default_factory=set)
 
 
 class MediaRelay:
@@ -474,6 +476,11 @@ class MediaRelay:
         person = media.people.get(pid)
         if person is not None and person.camera is not None:
             return person
+        if pid in media.stopped_unheard:
+            # Back after a dropped connection: the browser may still hold the connections we
+            # hung up meanwhile. It closes them, publishes again, and answers the new offer.
+            media.stopped_unheard.discard(pid)
+            self._deliver(media.lesson_id, pid, {"type": "media_stopped"})
         await self._server.rooms.open(media.lesson_id)
         if person is None:
             person = _Person(pid, new_token())
@@ -593,7 +600,8 @@ class MediaRelay:
             await _detach(person.watcher.handle)
         with contextlib.suppress(KeyError):  # the room is already gone
             await self._server.rooms.disallow(media.lesson_id, person.token)
-        self._deliver(media.lesson_id, person.pid, {"type": "media_stopped"})
+        if not self._deliver(media.lesson_id, person.pid, {"type": "media_stopped"}):
+            media.stopped_unheard.add(person.pid)
 
     # --- After Janus came back --------------------------------------------------------------------
 
@@ -625,11 +633,14 @@ class MediaRelay:
             raise MediaRefusedError("media_down", MEDIA_DOWN)
         return (await self._live.lesson(lesson_id)).state
 
-    def _deliver(self, lesson_id: int, pid: str, message: dict[str, Any]) -> None:
+    def _deliver(self, lesson_id: int, pid: str, message: dict[str, Any]) -> bool:
+        """False when the participant has no connection now (it dropped)."""
         live = next((each for each in self._live.live() if each.lesson_id == lesson_id), None)
         channel = live.channels.get(pid) if live is not None else None
-        if channel is not None:
-            channel.deliver(message)
+        if channel is None:
+            return False
+        channel.deliver(message)
+        return True
 
 
 def _in_room(state: LessonState, pid: str) -> Participant:

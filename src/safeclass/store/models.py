@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -183,6 +184,9 @@ class ClassGroup(Base):
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     year_group: Mapped[int | None] = mapped_column(Integer)
+    # Practice rooms (`safeclass.actions.practice`, migration 0008): the school's one class that
+    # practice lessons belong to. It has no pupils; its lessons' pupils are simulated.
+    practice: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     school: Mapped[School] = relationship(back_populates="class_groups")
     pupils: Mapped[list[Pupil]] = relationship(
@@ -266,6 +270,10 @@ class Lesson(Base):
     # `safeclass.actions.typed_codes`). Not a secret on its own: it names the lesson, the passcode
     # says who is coming. None until staff ask for one.
     typed_code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    # Practice rooms (`safeclass.actions.practice`, migration 0008): a lesson a member of staff
+    # rehearses in with simulated pupils. No real pupil, guest or consent is ever part of it, and
+    # it is left out of the school's lessons, registers and counts.
+    practice: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     school: Mapped[School] = relationship()
     class_group: Mapped[ClassGroup] = relationship()
@@ -312,9 +320,14 @@ class Consent(Base):
     text_version: Mapped[str] = mapped_column(String(40))
     given_at: Mapped[datetime]
     withdrawn_at: Mapped[datetime | None]
+    # Added in migration 0006: who withdrew it, when that was another parent or carer of the
+    # pupil (the latest word counts, whoever says it; `actions.consent.withdraw_consent`).
+    withdrawn_by_parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("parents.id", ondelete="SET NULL")
+    )
 
     pupil: Mapped[Pupil] = relationship(back_populates="consents")
-    parent: Mapped[Parent] = relationship()
+    parent: Mapped[Parent] = relationship(foreign_keys=[parent_id])
 
 
 class StaffSession(Base):
@@ -361,8 +374,39 @@ class LessonEventRecord(Base):
     type: Mapped[str] = mapped_column(String(40))
     actor: Mapped[str] = mapped_column(String(80), default="")
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The chain covers a salted SHA-256 of `data`, not `data` itself, so that chat can be deleted
+    # on schedule (`data` becomes a tombstone, the salt is wiped) while the chain still verifies;
+    # see `safeclass.store.event_log`. Both None only in a log that was already damaged when
+    # migration 0009 came (its rows keep the earlier hashes, so the damage stays visible).
+    data_digest: Mapped[str | None] = mapped_column(String(64))
+    data_salt: Mapped[str | None] = mapped_column(String(32))
+    redacted_at: Mapped[datetime | None]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AttendanceRecord(Base):
+    """One person's time in one lesson, kept on its own when the lesson's log is deleted (the log
+    is kept a year, attendance two; see `safeclass.actions.retention`). Until then the register is
+    read from the log itself."""
+
+    __tablename__ = "attendance_records"
+    __table_args__ = (
+        UniqueConstraint("lesson_id", "person"),
+        Index("ix_attendance_records_school_ended", "school_id", "lesson_ended_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
+    person: Mapped[str] = mapped_column(String(80))  # "pupil:12", "staff:3", "guest:5"
+    display_name: Mapped[str] = mapped_column(String(200))
+    # [{"in": ISO time, "out": ISO time or None}, ...]: each stretch in the room.
+    stretches: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The time of the lesson log's last row: attendance is kept from here.
+    lesson_ended_at: Mapped[datetime]
+    kept_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class JoinLink(Base):
@@ -448,3 +492,208 @@ class GuestInvitation(Base):
 
     def is_active(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at
+
+
+# --- Consent links and messages to parents (`safeclass.actions.consent`) -------------------------
+# Added in migration 0006. A parent's or carer's personal consent link opens a page where they
+# give or withdraw permission for their own children at one school. Only its token's SHA-256 is
+# kept, as for join links. Each email about it is recorded without the link itself.
+
+
+class ConsentLink(Base):
+    __tablename__ = "consent_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("parents.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    created_by_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL")
+    )
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL")
+    )
+
+    school: Mapped[School] = relationship()
+    parent: Mapped[Parent] = relationship()
+
+    def is_active(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
+
+class ConsentMessageState(enum.StrEnum):
+    OUTBOX = "outbox"  # no mail server configured: an admin sees it on the outbox page
+    SENT = "sent"  # handed to the mail server
+    FAILED = "failed"  # the mail server refused it or could not be reached
+
+
+class ConsentMessage(Base):
+    """An email to a parent or carer with their consent link. The text is kept with the link's
+    token blanked out: the token itself is never stored."""
+
+    __tablename__ = "consent_messages"
+    __table_args__ = (Index("ix_consent_messages_school_created", "school_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("parents.id", ondelete="SET NULL"), index=True
+    )
+    consent_link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consent_links.id", ondelete="SET NULL")
+    )
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[ConsentMessageState] = mapped_column(
+        _enum(ConsentMessageState, "consent_message_state")
+    )
+    error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    created_by_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL")
+    )
+    sent_at: Mapped[datetime | None]
+
+
+# --- Incidents (safeguarding records; `safeclass.actions.incidents`) ------------------------------
+# Added in migration 0007. An incident keeps its own copy of the lesson's timeline and chat around
+# the moment it is about, so it outlives the lesson's log (each is deleted on its own schedule).
+# It refers to its lesson by id only for as long as the lesson exists (SET NULL), and carries the
+# lesson's title and the school so that it still reads fully without it.
+
+
+class IncidentSource(enum.StrEnum):
+    REMOVAL = "removal"  # opened by the server when staff removed someone
+    STAFF_REPORT = "staff_report"  # a member of staff's report
+    CHAT_CHECK = "chat_check"  # opened by the server from the chat check
+
+
+class IncidentState(enum.StrEnum):
+    NEW = "new"
+    IN_REVIEW = "in_review"
+    CLOSED = "closed"
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_school_state", "school_id", "state"),
+        # One incident per event of the lesson's log that opened one: a removal is never
+        # recorded twice, whoever (the server, or the form after "remove") gets there first.
+        UniqueConstraint("lesson_id", "source_event_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    lesson_id: Mapped[int | None] = mapped_column(
+        ForeignKey("lessons.id", ondelete="SET NULL"), index=True
+    )
+    lesson_title: Mapped[str] = mapped_column(String(200))
+    source: Mapped[IncidentSource] = mapped_column(_enum(IncidentSource, "incident_source"))
+    # The lesson log's row that opened it (a removal, a chat check), when the server opened it.
+    source_event_seq: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[IncidentState] = mapped_column(
+        _enum(IncidentState, "incident_state"), default=IncidentState.NEW
+    )
+    category: Mapped[str | None] = mapped_column(String(40))  # None: not chosen yet
+    description: Mapped[str] = mapped_column(Text, default="")
+    people_involved: Mapped[str] = mapped_column(Text, default="")
+    actions_taken: Mapped[str] = mapped_column(Text, default="")
+    # Who the incident is about, as the lesson knew them: the participant id in the lesson, their
+    # role and record id (a pupil's or staff member's id; a guest has none) and the name shown.
+    about_pid: Mapped[str | None] = mapped_column(String(40))
+    about_role: Mapped[str | None] = mapped_column(String(16))
+    about_ref: Mapped[str | None] = mapped_column(String(40))
+    about_name: Mapped[str | None] = mapped_column(String(200))
+    reported_by_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL"), index=True
+    )
+    reported_by_name: Mapped[str] = mapped_column(String(200), default="")
+    occurred_at: Mapped[datetime]
+    opened_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+    closed_at: Mapped[datetime | None]
+    # The snapshot: lists of plain dicts (see `actions.incidents.TimelineEntry`, `ChatLine`), and
+    # the hash of the newest log row it read, to show it against `safeclass audit verify`.
+    timeline: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    chat: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    log_hash: Mapped[str] = mapped_column(String(64), default="")
+
+    school: Mapped[School] = relationship()
+    lesson: Mapped[Lesson | None] = relationship()
+    notes: Mapped[list[IncidentNote]] = relationship(
+        back_populates="incident",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="IncidentNote.id",
+    )
+
+
+class IncidentNote(Base):
+    """A note on an incident: added, never changed or deleted (`author_name` None: SafeClass)."""
+
+    __tablename__ = "incident_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    author_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    author_name: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(default=utc_now)
+    body: Mapped[str] = mapped_column(Text)
+
+    incident: Mapped[Incident] = relationship(back_populates="notes")
+
+
+class WebhookDelivery(Base):
+    """One message for the school's safeguarding system (`safeclass.webhooks`): written in the
+    transaction that changed the incident, sent after it commits, retried with growing pauses."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Deleted with its incident (retention): a message outlives nothing it was about.
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    event: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]  # None once delivered or given up
+    delivered_at: Mapped[datetime | None]
+    gave_up_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+
+
+# --- Practice rooms (`safeclass.actions.practice`) -----------------------------------------------
+# Added in migration 0008. A practice lesson's pupils are these made-up people, never rows of
+# `pupils`: the lesson engine reads its roster from here (`actions.live.lesson_roster`), and they
+# come in through their own door (`web.practice_reader`), which opens practice lessons only.
+
+
+class PracticePupil(Base):
+    """A simulated pupil of one practice lesson: a made-up first name, and the hash of the token
+    its bot (`media.practice_pupils`) joins with. The token itself is only ever in memory."""
+
+    __tablename__ = "practice_pupils"
+    __table_args__ = (UniqueConstraint("lesson_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ...: the order they knock in
+    first_name: Mapped[str] = mapped_column(String(40))
+    # False for the one pupil (if the teacher asked for one) whose parent "has not given
+    # permission": the door turns them away, as it would a real pupil without consent.
+    consent_ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+    lesson: Mapped[Lesson] = relationship()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -12,12 +13,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
+from safeclass.actions.incidents import incident_store_hook
 from safeclass.actions.live import LiveLessons
+from safeclass.actions.practice import close_practice_rooms_after_restart, finish_practice_room
+from safeclass.actions.retention import RetentionSchedule
 from safeclass.config import Config
 from safeclass.media.ice_servers import BrowserIceServers
+from safeclass.media.practice_pupils import PracticeRooms
 from safeclass.media.relay import MediaRelay
 from safeclass.media.server import MediaServer
 from safeclass.store.db import make_engine, make_session_factory
+from safeclass.timeutil import utc_now
 from safeclass.web import lesson_socket
 from safeclass.web.context import WebContext
 from safeclass.web.csrf import OriginCheckMiddleware, SignInFormTokens
@@ -25,11 +31,29 @@ from safeclass.web.errors import ServerErrorPageMiddleware, form_expired_page, i
 from safeclass.web.guest_reader import GuestInvitations
 from safeclass.web.join_tokens import FirstThatKnows, JoinTokenReader
 from safeclass.web.link_reader import DatabaseJoinLinks
-from safeclass.web.pages import admin, guests, join_links, school_policy, signin, sso, typed_codes
+from safeclass.web.pages import (
+    admin,
+    attendance,
+    consent,
+    console,
+    guests,
+    incidents,
+    join_links,
+    lesson_check,
+    lesson_view,
+    practice,
+    school_policy,
+    signin,
+    sso,
+    typed_codes,
+)
+from safeclass.web.practice_reader import PracticeDoor
 from safeclass.web.rendering import STATIC_DIR, Renderer
 from safeclass.web.security_headers import SecurityHeadersMiddleware
 from safeclass.web.sso import SingleSignOn
 from safeclass.web.typed_entries import TypedEntries
+from safeclass.web.vendor import mount_vendor_files
+from safeclass.webhooks import IncidentWebhook, WebhookSettings
 
 # Every page module's router. Tests walk these to check that each POST route demands a token.
 ROUTERS = (
@@ -40,6 +64,13 @@ ROUTERS = (
     join_links.router,
     typed_codes.router,
     guests.router,
+    consent.router,
+    incidents.router,
+    attendance.router,
+    console.router,
+    lesson_check.router,
+    lesson_view.router,
+    practice.router,
 )
 
 
@@ -54,7 +85,12 @@ def create_app(
     live: LiveLessons | None = None,
     join_tokens: JoinTokenReader | None = None,
     media_server: MediaServer | None = None,
+    incident_webhook: IncidentWebhook | None = None,
+    practice_rooms: PracticeRooms | None = None,
+    retention_every: float | None = None,
 ) -> FastAPI:
+    """`retention_every`: run retention (`actions.retention`) at start-up and then every so many
+    seconds. `serve` sets it; apps built in tests have no such job unless they ask."""
     if session_factory is None:
         session_factory = make_session_factory(make_engine(config.database_url))
     if live is None:
@@ -68,6 +104,28 @@ def create_app(
             ),
         )
     renderer = Renderer()
+    retention = (
+        RetentionSchedule(session_factory, every=retention_every, now=utc_now)
+        if retention_every is not None
+        else None
+    )
+    # Practice rooms' simulated pupils (`media.practice_pupils`); without a media server they
+    # still knock, chat and raise hands, without sound or pictures.
+    if practice_rooms is None:
+        practice_rooms = PracticeRooms(
+            live,
+            media=media_server is not None,
+            on_over=functools.partial(finish_practice_room, session_factory, live),
+        )
+    live.add_listener(practice_rooms.on_lesson_events)
+    if incident_webhook is None:
+        webhook_settings = WebhookSettings.from_env()
+        if webhook_settings is not None:
+            incident_webhook = IncidentWebhook(session_factory, webhook_settings)
+    # Incidents are opened in the transaction that stores a removal or a chat-check hit.
+    live.add_store_hook(
+        incident_store_hook(incident_webhook.settings if incident_webhook is not None else None)
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,13 +137,26 @@ def create_app(
             restored = await live.restore()
             if restored:
                 log.info("rebuilt %d live lesson(s) from their logs", restored)
+            # The simulated pupils of practice rooms were in the process that stopped.
+            await close_practice_rooms_after_restart(session_factory, live)
             ticking = asyncio.create_task(_tick_forever(live))
+            # Retention runs in a worker thread; its problems are logged, never raised here.
+            retaining = asyncio.create_task(retention.run_forever()) if retention else None
+            if incident_webhook is not None:
+                incident_webhook.start()
             try:
                 yield
             finally:
+                await practice_rooms.stop_all()
+                if incident_webhook is not None:
+                    await incident_webhook.stop()
                 ticking.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticking
+                if retaining is not None:
+                    retaining.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await retaining
         finally:
             if media_server is not None:
                 await media_server.stop()
@@ -97,17 +168,24 @@ def create_app(
         openapi_url=None,
         lifespan=lifespan,
     )
+    app.state.incident_webhook = incident_webhook
+    app.state.retention = retention
     app.state.safeclass = WebContext(
         config=config,
         session_factory=session_factory,
         renderer=renderer,
         sign_in_tokens=SignInFormTokens(config.secret_key()),
         live=live,
-        join_tokens=join_tokens
-        or FirstThatKnows(
-            DatabaseJoinLinks(), TypedEntries(config.secret_key()), GuestInvitations()
+        # Practice lessons open to simulated pupils only, every other lesson to the real readers
+        # only (`web.practice_reader`), whichever readers the app is given.
+        join_tokens=PracticeDoor(
+            join_tokens
+            or FirstThatKnows(
+                DatabaseJoinLinks(), TypedEntries(config.secret_key()), GuestInvitations()
+            )
         ),
         sso=SingleSignOn.from_config(config),
+        practice=practice_rooms,
     )
 
     if media_server is not None:
@@ -120,6 +198,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(lesson_socket.router)
+    mount_vendor_files(app)  # npm's files under /static/vendor/, before /static takes the rest
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_pages(app)
 

@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 
 from safeclass.actions.live import LiveLessons
 from safeclass.config import Config
+from safeclass.media.practice_pupils import PracticeRooms
 from safeclass.media.signalling import MediaSignalling
 from safeclass.timeutil import utc_now
 from safeclass.web.csrf import SignInFormTokens
@@ -31,6 +32,8 @@ class WebContext:
     sso: SingleSignOn | None = None
     # None while the server runs without a media server: media requests are then refused.
     media: MediaSignalling | None = None
+    # Practice rooms' simulated pupils (`web.pages.practice`); the app factory always makes one.
+    practice: PracticeRooms | None = None
     # Replaceable by tests (a fake clock for lockouts, a different "now" for session expiry).
     sign_in_limiter: SignInRateLimiter = field(default_factory=SignInRateLimiter)
     now: Callable[[], datetime] = utc_now

@@ -164,12 +164,12 @@ def links_csv(rows: Sequence[LinkSheetRow]) -> bytes:
     for row in rows:
         writer.writerow(
             [
-                _cell(row.pupil_first_name),
-                _cell(row.pupil_last_name),
-                _cell(row.class_name),
+                csv_cell(row.pupil_first_name),
+                csv_cell(row.pupil_last_name),
+                csv_cell(row.class_name),
                 "Parent or carer" if row.for_parent else "Pupil",
-                _cell(row.parent_name or ""),
-                _cell(row.parent_email or ""),
+                csv_cell(row.parent_name or ""),
+                csv_cell(row.parent_email or ""),
                 row.url,
                 format_when(row.expires_at),
                 row.passcode_shown,
@@ -179,7 +179,8 @@ def links_csv(rows: Sequence[LinkSheetRow]) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
-def _cell(text: str) -> str:
+def csv_cell(text: str) -> str:
+    """A cell as a spreadsheet will not run it: text that starts like a formula gets a quote."""
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
@@ -207,7 +208,7 @@ class LetterFonts:
 
 def links_pdf(rows: Sequence[LinkSheetRow], fonts: LetterFonts | None = None) -> bytes:
     """One page per link."""
-    letters = _Letters(fonts if fonts is not None else LetterFonts.find())
+    letters = Letters(fonts if fonts is not None else LetterFonts.find())
     for row in rows:
         if row.for_parent:
             letters.parent_letter(row)
@@ -241,7 +242,7 @@ def _latin1(char: str) -> bool:
     return ord(char) < 256  # Latin-1: the first 256 code points
 
 
-class _Letters:
+class Letters:
     WIDTH = 0  # the whole width between the margins
     LINE = 6.0
 

@@ -1,4 +1,10 @@
-"""Security headers on every response, including errors and static files."""
+"""Security headers on every response, including errors and static files.
+
+The Content-Security-Policy lets a page load and connect to nothing but our own origin. A page
+that blurs the camera's background (MediaPipe's selfie segmentation, compiled to WebAssembly) asks
+for the one policy that also lets it compile WebAssembly, by sending `BLUR_PAGE_HEADERS`; any
+other policy a handler sets is replaced by the strict one.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,16 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; media-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; "
     "form-action 'self'; object-src 'none'"
 )
+# 'wasm-unsafe-eval' allows compiling WebAssembly and nothing more: eval() and new Function()
+# stay blocked, and scripts still come only from our origin.
+BLUR_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "script-src 'self';", "script-src 'self' 'wasm-unsafe-eval';"
+)
+assert BLUR_CONTENT_SECURITY_POLICY != CONTENT_SECURITY_POLICY
+BLUR_PAGE_HEADERS = {"Content-Security-Policy": BLUR_CONTENT_SECURITY_POLICY}
+_ALLOWED_POLICIES = frozenset({CONTENT_SECURITY_POLICY, BLUR_CONTENT_SECURITY_POLICY})
 
 SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -41,6 +54,8 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                if headers.get("content-security-policy") not in _ALLOWED_POLICIES:
+                    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
                 for name, value in SECURITY_HEADERS.items():
                     headers[name] = value
                 if not is_static and "cache-control" not in headers:

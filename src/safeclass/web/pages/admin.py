@@ -16,10 +16,11 @@ from safeclass.access import (
     access_lesson,
     access_school,
     may_edit_school_policy,
+    may_run_lesson,
     may_see_parent_contacts,
     visible_schools,
 )
-from safeclass.domain.attendance import attendance
+from safeclass.actions.retention import lesson_register
 from safeclass.domain.consent import ConsentCoverage, ConsentScope
 from safeclass.domain.scheduling import check_lesson_staffing
 from safeclass.store import event_log
@@ -84,7 +85,8 @@ def home(request: Request) -> Response:
             summaries.append(
                 SchoolSummary(
                     school=school,
-                    classes=len(school.class_groups),
+                    # Practice rooms' class and lessons are not the school's (`actions.practice`).
+                    classes=sum(1 for group in school.class_groups if not group.practice),
                     pupils=len(coverage.pupils),
                     pupils_without_consent=len(coverage.cannot_join),
                     lessons_today=_count_lessons(session, school, start, end),
@@ -105,6 +107,8 @@ def school_page(request: Request, school_id: ObjectId) -> Response:
         versions = current_consent_versions(session, school.trust_id)
         classes = []
         for class_group in school.class_groups:
+            if class_group.practice:
+                continue  # practice rooms' class: no pupils, not one of the school's classes
             coverage = coverage_for_pupils(
                 session, policy, class_group.pupils, school.trust_id, versions
             )
@@ -126,6 +130,14 @@ def school_page(request: Request, school_id: ObjectId) -> Response:
                 school=school,
                 classes=classes,
                 lessons_today=[lesson for lesson in lessons if lesson.starts_at < today_end],
+                # Today's lessons this person may start (the pre-lesson check, then the console).
+                startable={
+                    lesson.id
+                    for lesson in lessons
+                    if lesson.starts_at < today_end
+                    and lesson.ends_at > context.now()
+                    and may_run_lesson(signed_in.staff, lesson)
+                },
                 lessons_upcoming=[lesson for lesson in lessons if lesson.starts_at >= today_end],
                 upcoming_days=UPCOMING_DAYS,
                 policy=list(policy),
@@ -171,7 +183,7 @@ def lesson_page(request: Request, lesson_id: ObjectId) -> Response:
         staffing = check_lesson_staffing(
             policy, pupils=len(lesson.class_group.pupils), staff=1 + len(lesson.other_staff)
         )
-        register = attendance(event_log.load(session, lesson.id))
+        register = lesson_register(session, lesson.id)
         chain = event_log.verify(session, lesson.id)
         return context.renderer.page(
             "lesson.html",
@@ -186,6 +198,7 @@ def lesson_page(request: Request, lesson_id: ObjectId) -> Response:
                 register=register,
                 chain=chain,
                 now=context.now(),
+                may_run=may_run_lesson(signed_in.staff, lesson),
                 typed_code=typed_code_section(request, lesson),
                 guests=guest_section(request, session, signed_in.staff, lesson),
             ),
@@ -206,6 +219,7 @@ def _count_lessons(session: Session, school: School, start: datetime, end: datet
         select(func.count())
         .select_from(Lesson)
         .where(Lesson.school_id == school.id, Lesson.starts_at >= start, Lesson.starts_at < end)
+        .where(Lesson.practice.is_(False))
     )
     return count or 0
 
@@ -215,6 +229,7 @@ def _lessons(session: Session, school: School, start: datetime, end: datetime) -
         session.scalars(
             select(Lesson)
             .where(Lesson.school_id == school.id, Lesson.starts_at >= start, Lesson.starts_at < end)
+            .where(Lesson.practice.is_(False))
             .order_by(Lesson.starts_at, Lesson.id)
             .limit(MAX_LESSONS_LISTED)
         )

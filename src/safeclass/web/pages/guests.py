@@ -40,6 +40,7 @@ from safeclass.web.auth import SignedIn
 from safeclass.web.context import WebContext, web_context
 from safeclass.web.csrf import FORM_FIELD, check_session_token
 from safeclass.web.forms import SubmittedForm, read_form
+from safeclass.web.lesson_door import open_to_join
 from safeclass.web.pages.common import MAX_ID, page_context, require_signed_in
 from safeclass.web.pages.join_links import LANDING_HEADERS
 from safeclass.web.pages.typed_codes import code_page_url, server_url
@@ -354,6 +355,12 @@ def landing(request: Request, token: str) -> Response:
                 inviter=_inviter_name(session, invitation),
                 opens_at=lesson.starts_at - PUPILS_EARLY,
                 early_minutes=int(PUPILS_EARLY.total_seconds() // 60),
+                # The lesson page is at this link's own address, so the token goes nowhere new.
+                join_now=(
+                    f"{LANDING_PREFIX}{token}/lesson"
+                    if open_to_join(lesson, context.now(), context.live)
+                    else None
+                ),
             ),
             headers=LANDING_HEADERS,
         )

@@ -54,6 +54,7 @@ from safeclass.web.auth import SignedIn
 from safeclass.web.context import WebContext, web_context
 from safeclass.web.csrf import FORM_FIELD, check_session_token
 from safeclass.web.forms import SubmittedForm, read_form
+from safeclass.web.lesson_door import open_to_join
 from safeclass.web.link_letters import (
     LinkSheetRow,
     document_name,
@@ -507,6 +508,7 @@ def landing(request: Request, token: str) -> Response:
             )
         scope = LinkScope.of(link)
         first_name = link.pupil.first_name
+        lessons = _coming_lessons(session, scope, now)
         return context.renderer.page(
             "join_landing.html",
             {
@@ -516,7 +518,13 @@ def landing(request: Request, token: str) -> Response:
                 "for_parent": link.for_parent,
                 "school": scope.school,
                 "class_group": scope.class_group,
-                "lessons": _coming_lessons(session, scope, now),
+                "lessons": lessons,
+                # The lesson page is at this link's own address, so the token goes nowhere new.
+                "join_now": {
+                    lesson.id: f"/join/{token}/lessons/{lesson.id}"
+                    for lesson in lessons
+                    if open_to_join(lesson, now, context.live)
+                },
                 "early": PUPILS_EARLY,
                 "early_minutes": int(PUPILS_EARLY.total_seconds() // 60),
             },
