@@ -4,7 +4,8 @@
     python bench/servers.py baseline               # a bare WebSocket broadcast
 
 Both listen on a free port of 127.0.0.1 with the same uvicorn settings, print `listening <port>`
-once they are ready, and serve until SIGTERM.
+once they are ready, and serve until SIGTERM. `media.py` serves `safeclass_app` with a real media
+server behind it from a process of its own, on a `listening_socket` too.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+if TYPE_CHECKING:
+    from safeclass.media.server import MediaServer
 
 HOST = "127.0.0.1"
 
@@ -52,9 +56,10 @@ def padded_message(seq: int, size: int) -> str:
     return bare.replace('"pad":""', f'"pad":"{"x" * max(0, size - len(bare))}"')
 
 
-def safeclass_app(setup_file: Path) -> Any:
+def safeclass_app(setup_file: Path, media_server: MediaServer | None = None) -> Any:
     """The real app, as `safeclass serve` makes it, with a link reader that knows one token per
-    pupil of the benchmark's class."""
+    pupil of the benchmark's class (`SETUP.json`: `lesson_signalling.Setup` as a dict), and the
+    media server given, if any."""
     # Imported here rather than at the top, so that the baseline's process does not carry
     # SafeClass's modules and its memory is the broadcast's own.
     from sqlalchemy.orm import Session
@@ -87,7 +92,15 @@ def safeclass_app(setup_file: Path) -> Any:
         port=0,
         secure_cookies=False,
     )
-    return create_app(config, join_tokens=BenchLinks())
+    return create_app(config, join_tokens=BenchLinks(), media_server=media_server)
+
+
+def listening_socket() -> socket.socket:
+    """A socket bound to a free port of HOST, for uvicorn to serve on."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((HOST, 0))
+    return listener
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -110,9 +123,7 @@ def main(argv: list[str]) -> None:
         app = baseline_app()
     else:
         raise SystemExit(f"usage: servers.py safeclass SETUP.json | baseline (not {kind!r})")
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((HOST, 0))
+    listener = listening_socket()
     port = listener.getsockname()[1]
     # The same settings for both servers: uvicorn's defaults, quiet logs.
     config = uvicorn.Config(app, host=HOST, log_level="warning", timeout_graceful_shutdown=5)

@@ -109,7 +109,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 # --- The browser ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in this thread while it is
+# started, and every later `asyncio.run()` (the media tests, the web tests) would then refuse to
+# run. Ending it with the browser tests leaves the rest of the suite as it was.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     reason = why_browser_cannot_run()
     if reason is not None:
