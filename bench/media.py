@@ -95,7 +95,7 @@ from lesson_signalling import Setup, _paragraph, _version, build_school
 from safeclass.media.janus_client import HandleEvent, JanusClient, JanusHandle, JanusSession
 from safeclass.media.janus_config import JanusOptions
 from safeclass.media.janus_process import JanusProcess
-from safeclass.media.sdp import MAX_SDP_BYTES
+from safeclass.media.sdp import MAX_SDP_BYTES, SDP_BYTES_PER_WATCHED_SECTION
 from safeclass.media.server import MediaServer
 from safeclass.web.auth import session_cookie_name
 
@@ -2021,22 +2021,22 @@ def _error_kind(error: str) -> str:
 
 def _sdp_sizes(results: Results) -> list[str]:
     offer, answer, sections = results.teacher_sdp
-    per_section = max(offer, answer) / sections
+    answer_limit = MAX_SDP_BYTES + sections * SDP_BYTES_PER_WATCHED_SECTION
     both = 2 * results.pupils
     return [
         _paragraph(
             f"The teacher's subscription to this class had {sections} media sections: Janus's "
-            f"offer was {offer:,} bytes ({per_section:,.0f} a section) and the clients' answer "
-            f"{answer:,} ({answer / sections:,.0f} a section). The lesson protocol takes at "
-            f"most {MAX_SDP_BYTES:,} bytes of SDP each way (`media/sdp.py`), so at the larger "
-            "of these a subscription of more than "
-            f"{MAX_SDP_BYTES // per_section:.0f} sections cannot be offered: a class of "
-            f"{results.pupils} whose pupils all published a microphone and a camera would give "
-            f"the teacher {both} sections, about {both * per_section / 1024:.0f} KiB. Hence "
-            "every pupil here publishes a camera and only one a microphone. The test clients "
-            "decode nothing and describe their connections about as compactly as a browser "
-            "does (one DTLS fingerprint, one host candidate): aiortc otherwise lists three "
-            "fingerprints and a candidate for each address in every media section."
+            f"offer was {offer:,} bytes ({offer / sections:,.0f} a section) and the clients' "
+            f"answer {answer:,} ({answer / sections:,.0f} a section). The lesson protocol takes "
+            f"an answer to an offer to watch of up to {MAX_SDP_BYTES:,} bytes plus "
+            f"{SDP_BYTES_PER_WATCHED_SECTION:,} a section offered (`media/sdp.py`), here "
+            f"{answer_limit:,}. A class of {results.pupils} whose pupils all published a "
+            f"microphone and a camera would give the teacher {both} sections; this benchmark "
+            "lets one pupil's microphone through, as a class with one pupil speaking at a "
+            "time. The test clients decode nothing and describe their connections about as "
+            "compactly as a browser does (one DTLS fingerprint, one host candidate): aiortc "
+            "otherwise lists three fingerprints and a candidate for each address in every "
+            "media section."
         )
     ]
 

@@ -7,8 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from safeclass.media.sdp import (
+    MAX_JANUS_SDP_BYTES,
     MAX_SDP_BYTES,
     MAX_SECTIONS,
+    SDP_BYTES_PER_WATCHED_SECTION,
     Purpose,
     SdpRefusal,
     SdpRefusedError,
@@ -245,3 +247,30 @@ def test_any_candidate_object_is_either_accepted_or_refused_with_a_reason(
         reason = None
         assert set(checked) <= {"candidate", "sdpMid", "sdpMLineIndex", "completed"}
     assert reason in (None, SdpRefusal.MALFORMED)
+
+
+def _whole_class(direction: str, padding: int = 0) -> str:
+    """Sixty sections, as a teacher is offered for a class of 30 each sending sound and video;
+    `padding` bytes of harmless attribute lines in each, to reach a browser's size."""
+    filler = [f"a=x-pad:{'p' * 100}"] * (padding // 110)
+    sections = [
+        with_mid(AUDIO if n % 2 == 0 else VIDEO, str(n), direction) + filler for n in range(60)
+    ]
+    return sdp(*sections)
+
+
+def test_an_answer_for_a_whole_class_may_be_larger_than_an_offer_to_send() -> None:
+    offer = _whole_class("sendonly", padding=900)
+    offered = parse(offer, max_sections=256, max_bytes=MAX_JANUS_SDP_BYTES)
+    answer = _whole_class("recvonly", padding=900)
+    assert len(answer) > MAX_SDP_BYTES
+    assert len(check_answer(answer, offered).sections) == 60
+
+
+def test_an_answer_may_grow_with_the_sections_offered_and_no_further() -> None:
+    offered = parse(sdp(with_mid(AUDIO, "0"), with_mid(VIDEO, "1")))
+    limit = MAX_SDP_BYTES + 2 * SDP_BYTES_PER_WATCHED_SECTION
+    answer = sdp(with_mid(AUDIO, "0", "recvonly"), with_mid(VIDEO, "1", "recvonly"))
+    padded = answer + "a=x-pad:" + "p" * (limit - len(answer))
+    with refused(SdpRefusal.TOO_LARGE):
+        check_answer(padded, offered)

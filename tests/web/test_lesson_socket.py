@@ -27,6 +27,7 @@ from safeclass.store import event_log
 from safeclass.store.models import Consent, Lesson, LessonEventRecord, Parent, ParentLink, Pupil
 from safeclass.web.app import create_app
 from safeclass.web.join_tokens import Entrant
+from safeclass.web.protocol import MAX_MESSAGE_BYTES
 from tests.web.conftest import OAK_TEACHER, World
 from tests.web.helpers import TestClient, sign_in
 
@@ -263,7 +264,8 @@ def test_oversized_and_binary_messages_close_the_connection(
 ) -> None:
     with teacher.websocket_connect(lessons.url(), headers=ORIGIN) as staff:
         join(staff)
-        staff.send_text(json.dumps({"v": 1, "type": "chat", "to": "class", "text": "x" * 50000}))
+        too_long = "x" * MAX_MESSAGE_BYTES
+        staff.send_text(json.dumps({"v": 1, "type": "chat", "to": "class", "text": too_long}))
         assert receive(staff, "error")["code"] == "too_big"
         with pytest.raises(WebSocketDisconnect) as closed:
             staff.receive_json()

@@ -45,14 +45,15 @@ from safeclass.media.janus_client import (
     VideoRoomCode,
 )
 from safeclass.media.rooms import new_token
-from safeclass.media.sdp import Purpose as SdpPurpose
 from safeclass.media.sdp import (
+    MAX_JANUS_SDP_BYTES,
     SessionDescription,
     check_answer,
     check_candidate,
     check_offer,
     parse,
 )
+from safeclass.media.sdp import Purpose as SdpPurpose
 from safeclass.media.signalling import MediaRefusedError, Purpose, TrickleTarget
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ NOT_PUBLISHING = "That is not being sent."
 NOTHING_OFFERED = "There was nothing to answer."
 MEDIA_DOWN = "Video and sound are not working at the moment. They will come back by themselves."
 
+# How often a subscription is asked for again without feeds that went meanwhile.
+_SUBSCRIBE_ATTEMPTS = 3
 _KIND_OF_SECTION = {"audio": MediaKind.AUDIO, "video": MediaKind.VIDEO}
 
 
@@ -397,18 +400,21 @@ class MediaRelay:
         Janus's fails the whole request: then it is made again without the feeds Janus no longer
         has publishing (their going brings its own refresh). None when none is left."""
         streams = [{"feed": w.feed_id, "mid": w.feed_mid} for w in adding]
-        try:
-            return await handle.send({**request, "streams": streams})
-        except JanusPluginError as error:
-            if error.code != VideoRoomCode.NO_SUCH_FEED:
-                raise
-            log.info("lesson %d: %s; asking again without it", media.lesson_id, error)
-        listed = await self._server.rooms.participants(media.lesson_id)
-        publishing = {p.feed_id for p in listed if p.publisher}
-        streams = [s for s in streams if s["feed"] in publishing]
-        if not streams:
-            return None
-        return await handle.send({**request, "streams": streams})
+        for _attempt in range(_SUBSCRIBE_ATTEMPTS):
+            try:
+                return await handle.send({**request, "streams": streams})
+            except JanusPluginError as error:
+                if error.code != VideoRoomCode.NO_SUCH_FEED:
+                    raise
+                log.info("lesson %d: %s; asking again without it", media.lesson_id, error)
+            listed = await self._server.rooms.participants(media.lesson_id)
+            publishing = {p.feed_id for p in listed if p.publisher}
+            streams = [s for s in streams if s["feed"] in publishing]
+            if not streams:
+                return None
+        # Feeds kept going between listing and asking: each going brings its own refresh.
+        log.warning("lesson %d: subscription left for the next refresh", media.lesson_id)
+        return None
 
     def _offer_to_watch(
         self,
@@ -433,7 +439,9 @@ class MediaRelay:
         watcher.streams = streams
         if jsep is None:
             return
-        watcher.offered = parse(str(jsep.get("sdp", "")), max_sections=256)
+        watcher.offered = parse(
+            str(jsep.get("sdp", "")), max_sections=256, max_bytes=MAX_JANUS_SDP_BYTES
+        )
         # Janus forwards a new stream until told otherwise, and keeps what it was told for others.
         watcher.sending = {mid: watcher.sending.get(mid, True) for mid in streams}
         self._deliver(
@@ -466,8 +474,26 @@ class MediaRelay:
             if watcher.sending.get(mid) != send:
                 changed.append({"mid": mid, "send": send})
                 watcher.sending[mid] = send
-        if changed:
+        if not changed:
+            return
+        try:
             await watcher.handle.send({"request": "configure", "streams": changed})
+            return
+        except JanusPluginError as error:
+            if error.code != VideoRoomCode.NO_SUCH_FEED:
+                raise
+            # A stream left the subscription before we heard (Janus dropped it with its feed):
+            # one unknown mid fails the whole request, so each change is asked for alone.
+            log.info("%s's subscription: %s; configuring each stream alone", viewer_pid, error)
+        for change in changed:
+            try:
+                await watcher.handle.send({"request": "configure", "streams": [change]})
+            except JanusPluginError as error:
+                if error.code != VideoRoomCode.NO_SUCH_FEED:
+                    raise
+                # Gone from the subscription: nothing of it is forwarded, and Janus's next
+                # offer leaves it out.
+                log.info("%s's subscription: %s", viewer_pid, error)
 
     # --- Handles ----------------------------------------------------------------------------------
 

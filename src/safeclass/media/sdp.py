@@ -16,12 +16,19 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-MAX_SDP_BYTES = 32 * 1024
+MAX_SDP_BYTES = 32 * 1024  # an offer to send: a few sections at most
 MAX_LINE_LENGTH = 2048
 MAX_SECTIONS = 4  # what one participant may offer to send
 # What one participant may be offered to watch: every other participant's microphone, the staff's
 # cameras and a screen share, for a full class.
 MAX_WATCHED_SECTIONS = 128
+# An answer to an offer to watch grows with the streams offered (a browser writes about 600 to
+# 900 bytes a section): a teacher watching a class of 30, each with a microphone and a camera,
+# answers for some 60 sections.
+SDP_BYTES_PER_WATCHED_SECTION = 2048
+MAX_WATCH_SDP_BYTES = MAX_SDP_BYTES + MAX_WATCHED_SECTIONS * SDP_BYTES_PER_WATCHED_SECTION
+# Janus's own offers are not a client's input; the bound only stops a runaway.
+MAX_JANUS_SDP_BYTES = 1024 * 1024
 MAX_CANDIDATE_LENGTH = 512
 MAX_MID_LENGTH = 32
 
@@ -86,14 +93,16 @@ class SessionDescription:
     sections: tuple[MediaSection, ...]
 
 
-def parse(text: object, *, max_sections: int = MAX_SECTIONS) -> SessionDescription:
+def parse(
+    text: object, *, max_sections: int = MAX_SECTIONS, max_bytes: int = MAX_SDP_BYTES
+) -> SessionDescription:
     """The media sections of a well-formed SDP, or SdpRefusedError. Only printable ASCII is
     accepted: browsers write nothing else, and the rest has no business here."""
     if not isinstance(text, str):
         raise SdpRefusedError(SdpRefusal.MALFORMED, "A session description must be text.")
-    if len(text) > MAX_SDP_BYTES:
+    if len(text) > max_bytes:
         raise SdpRefusedError(
-            SdpRefusal.TOO_LARGE, f"A session description may be at most {MAX_SDP_BYTES} bytes."
+            SdpRefusal.TOO_LARGE, f"A session description may be at most {max_bytes} bytes."
         )
     lines = text.replace("\r\n", "\n").split("\n")
     if lines and lines[-1] == "":
@@ -164,8 +173,10 @@ def check_offer(text: object, purpose: Purpose) -> SessionDescription:
 
 def check_answer(text: object, offered: SessionDescription) -> SessionDescription:
     """A participant's answer to Janus's offer of other people's streams: the same sections, in
-    the same order, and nothing sent back through them."""
-    description = parse(text, max_sections=MAX_WATCHED_SECTIONS)
+    the same order, and nothing sent back through them. Its size may grow with the sections
+    offered, and no further."""
+    max_bytes = MAX_SDP_BYTES + len(offered.sections) * SDP_BYTES_PER_WATCHED_SECTION
+    description = parse(text, max_sections=MAX_WATCHED_SECTIONS, max_bytes=max_bytes)
     if [section.kind for section in description.sections] != [
         section.kind for section in offered.sections
     ]:

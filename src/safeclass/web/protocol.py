@@ -15,11 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from safeclass.domain.lesson import commands as c
 from safeclass.domain.lesson.model import ChatTo
+from safeclass.media.sdp import MAX_SDP_BYTES, MAX_WATCH_SDP_BYTES
 
 VERSION = 1
 # A session description may be up to 32 KiB (media/sdp.py); the rest of a message is small.
-MAX_MESSAGE_BYTES = 40 * 1024
-MAX_SDP_CHARS = 32 * 1024
+# The largest message is an answer to an offer to watch a whole class (media/sdp.py); every
+# other message is far smaller, and each field has its own limit below.
+MAX_MESSAGE_BYTES = MAX_WATCH_SDP_BYTES + 8 * 1024
+MAX_SDP_CHARS = MAX_SDP_BYTES
 MAX_CHAT_CHARS = 2000  # the engine's own limit is lower and comes with kinder words
 
 ParticipantId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
@@ -195,10 +198,11 @@ class UnpublishMessage(_Message):
 
 
 class WatchAnswerMessage(_Message):
-    """The answer to the server's `watch_offer` of other people's streams."""
+    """The answer to the server's `watch_offer` of other people's streams. It may be larger than
+    an offer to send; the relay holds it to the size of the offer it answers."""
 
     type: Literal["watch_answer"]
-    sdp: SessionDescriptionText
+    sdp: Annotated[str, Field(min_length=1, max_length=MAX_WATCH_SDP_BYTES)]
 
 
 class TrickleMessage(_Message):
