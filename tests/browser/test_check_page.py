@@ -88,3 +88,16 @@ def test_where_blur_cannot_work_the_check_says_so_and_shows_the_camera(
     # The preview shows the camera as it is.
     wait_for_js(page, "document.getElementById('check-video').videoWidth > 0")
     assert re.search("fake", page.evaluate(PREVIEW_TRACK))
+
+
+@pytest.mark.browser
+def test_blur_turned_off_in_the_check_stays_off_in_the_console(
+    live_server: LiveServer, new_page: PageFactory
+) -> None:
+    page = new_page(staff=OAK_TEACHER)
+    open_check(page, live_server)
+    page.get_by_label("Blur my background").uncheck()
+
+    page.get_by_role("link", name="Open the lesson").click()
+
+    expect(page.locator("#console-my-blur")).to_have_text("Background blur: off", timeout=30_000)

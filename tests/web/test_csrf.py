@@ -168,6 +168,28 @@ def test_a_post_from_our_own_origin_is_accepted(client: TestClient) -> None:
     assert response.status_code == 303
 
 
+@pytest.mark.parametrize(
+    ("sec_fetch_site", "status"),
+    [("same-origin", 303), ("same-site", 403), ("cross-site", 403), ("none", 403)],
+)
+def test_a_null_origin_is_ours_only_when_the_browser_says_same_origin(
+    client: TestClient, sec_fetch_site: str, status: int
+) -> None:
+    """Under our Referrer-Policy (no-referrer) a browser posts our own forms with "Origin: null",
+    as a sandboxed frame on another site does; Sec-Fetch-Site tells them apart."""
+    page = client.get("/signin")
+    response = client.post(
+        "/signin",
+        data={
+            "email": OAK_TEACHER,
+            "password": PASSWORD,
+            "csrf_token": csrf_token(page.text, "/signin"),
+        },
+        headers={"Origin": "null", "Sec-Fetch-Site": sec_fetch_site},
+    )
+    assert response.status_code == status
+
+
 def test_every_post_route_refuses_a_form_without_a_token(
     client: TestClient, session_factory: sessionmaker[Session], world: World
 ) -> None:

@@ -58,6 +58,7 @@ from safeclass.web.pages.typed_codes import MALFORMED, MISSING, NO_MATCH, door_f
 from safeclass.web.ratelimit import FIFTEEN_MINUTES
 from safeclass.web.typed_entries import (
     ADDRESS_LIMIT,
+    ENTRY_TOKEN_MAX_AGE,
     LESSON_LIMIT,
     Answer,
     EntryKind,
@@ -1072,3 +1073,32 @@ def test_whatever_is_typed_the_door_reads_it_as_codes_or_says_why_not(
     assert len(code) == codes.LESSON_CODE_LENGTH
     assert len(passcode) == codes.PASSCODE_LENGTH
     assert set(code + passcode) <= set(codes.ALPHABET)
+
+
+def test_right_codes_lead_on_to_the_lesson_page_and_a_spent_token_does_not(door: Door) -> None:
+    links = class_links(door)
+    code = lesson_code(door)
+    lesson_id = door.world.oak_lesson_id
+    with door.client("203.0.113.9") as client:
+        page = type_codes(client, code, passcode_of(links["Amy"])).text
+        token = entry_token(page)
+        assert token is not None
+        url = f"/code/{token}/lessons/{lesson_id}"
+        assert f'href="{url}"' in page
+
+        lesson_page = client.get(url)
+        assert lesson_page.status_code == 200
+        assert 'data-role="pupil"' in lesson_page.text
+        assert "Amy" in lesson_page.text
+        assert token not in lesson_page.text  # only in the address, sent only in `join`
+        assert lesson_page.headers["referrer-policy"] == "no-referrer"
+
+        other_lesson = client.get(f"/code/{token}/lessons/{lesson_id + 1000}")
+        assert other_lesson.status_code == 404
+        assert "type them again" in other_lesson.text
+        assert client.get(f"/code/x{token}/lessons/{lesson_id}").status_code == 404
+        links_own_token = links["Amy"].token
+        assert client.get(f"/code/{links_own_token}/lessons/{lesson_id}").status_code == 404
+
+        door.times[0] += ENTRY_TOKEN_MAX_AGE + timedelta(seconds=1)
+        assert client.get(url).status_code == 404

@@ -68,6 +68,11 @@ def is_same_origin(headers: Headers, *, require_https: bool) -> bool:
     if origin is None:
         # Older browsers omit Origin on same-origin form posts; Sec-Fetch-Site still tells.
         return headers.get("sec-fetch-site", "same-origin") != "cross-site"
+    if origin == "null":
+        # Our pages' Referrer-Policy is no-referrer, and under it browsers send "Origin: null"
+        # with a form posted to the page's own site. So does a sandboxed frame on another site:
+        # Sec-Fetch-Site, which only the browser sets, tells the two apart.
+        return headers.get("sec-fetch-site") == "same-origin"
     parts = urlsplit(origin)
     allowed_schemes = {"https"} if require_https else {"http", "https"}
     if parts.scheme not in allowed_schemes:

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import APIRouter
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
 from safeclass.actions.guests import guests_allowed, working_invitation
 from safeclass.actions.join_links import working_link
 from safeclass.actions.live import PUPILS_EARLY
+from safeclass.domain.lesson.model import Role, Via
 from safeclass.domain.policy import (
     BLUR_PUPIL_DEFAULT,
     CLASS_CHAT,
@@ -34,9 +36,10 @@ from safeclass.domain.policy import (
     PupilUnmute,
     PupilVideoVisibility,
 )
-from safeclass.store.models import Lesson
+from safeclass.store.models import GuestInvitation, Lesson, Pupil
 from safeclass.store.queries import lesson_policy
 from safeclass.web.context import WebContext, web_context
+from safeclass.web.join_tokens import Entrant
 from safeclass.web.lesson_door import open_to_join
 from safeclass.web.link_reader import opens_lesson
 from safeclass.web.pages.common import ObjectId, page_context
@@ -143,6 +146,45 @@ def guest_lesson(request: Request, token: str) -> Response:
         if refusal is not None:
             return refusal
         return _page(context, lesson, role="guest", name=invitation.display_name, child=None)
+
+
+CODES_RAN_OUT_TITLE = "Please type your codes again"
+CODES_RAN_OUT = (
+    "Your codes only work for a short time, and that time is up, or they are for another lesson. "
+    "Go back to the page where you typed them, and type them again."
+)
+
+
+@router.get("/code/{token}/lessons/{lesson_id}")
+def typed_code_lesson(request: Request, token: str, lesson_id: ObjectId) -> Response:
+    """A pupil or guest who typed a lesson code and passcode (`pages.typed_codes`): the short-lived
+    token from that page, opening the one lesson it is for."""
+    context = web_context(request)
+    with context.session_factory() as session:
+        now = context.now()
+        entrant = context.join_tokens.read(session, lesson_id, token)
+        lesson = session.get(Lesson, lesson_id)
+        name = _typed_entrant_name(session, entrant)
+        if entrant is None or lesson is None or entrant.via is not Via.TYPED_CODE or name is None:
+            return context.renderer.message(
+                CODES_RAN_OUT_TITLE, CODES_RAN_OUT, status_code=404, headers=LANDING_HEADERS
+            )
+        refusal = _not_open(context, lesson, now)
+        if refusal is not None:
+            return refusal
+        role = "guest" if entrant.person.role is Role.GUEST else "pupil"
+        return _page(context, lesson, role=role, name=name, child=None)
+
+
+def _typed_entrant_name(session: Session, entrant: Entrant | None) -> str | None:
+    """The name a typed-code entrant is greeted by: a pupil's first name, a guest's name."""
+    if entrant is None or not entrant.person.id.isdigit():
+        return None
+    if entrant.person.role is Role.GUEST:
+        invitation = session.get(GuestInvitation, int(entrant.person.id))
+        return invitation.display_name if invitation is not None else None
+    pupil = session.get(Pupil, int(entrant.person.id))
+    return pupil.first_name if pupil is not None else None
 
 
 def _page(

@@ -102,7 +102,9 @@ const media = new LessonMedia(connection);
 
 let view = null; // the latest view
 let blur = null; // {stream, setMode, stop} once the camera is running
-let blurMode = "blur";
+// Blur is on unless the teacher turned it off in the pre-lesson check, in this browser tab.
+const BLUR_CHOICE_KEY = "safeclass.staff-blur";
+let blurMode = rememberedBlurChoice();
 let blurProblem = null; // why blur cannot run here, in words, if it cannot
 let rawStream = null; // the camera and microphone as they are (blur's input)
 let ended = false;
@@ -768,12 +770,26 @@ parts.myCamera.addEventListener("click", () => {
 parts.myMic.addEventListener("click", () => {
   command("set_mic", { on: !view.you.mic_on }, zones.me);
 });
+function rememberedBlurChoice() {
+  try {
+    return window.sessionStorage.getItem(BLUR_CHOICE_KEY) === "off" ? "off" : "blur";
+  } catch (error) {
+    console.warn("SafeClass: could not read the blur choice", error);
+    return "blur";
+  }
+}
+
 parts.myBlur.addEventListener("click", () => {
   const next = blurMode === "blur" ? "off" : "blur";
   parts.myBlur.disabled = true;
   blur.setMode(next).then(
     () => {
       blurMode = next;
+      try {
+        window.sessionStorage.setItem(BLUR_CHOICE_KEY, next);
+      } catch (error) {
+        console.warn("SafeClass: could not remember the blur choice", error);
+      }
       announce(
         next === "blur"
           ? "Background blur is on."
