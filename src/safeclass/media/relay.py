@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -276,16 +276,16 @@ class MediaRelay:
             person = media.people.get(pid)
             if person is not None:
                 await self._hang_up(media, person)
-        for pid, kind in change.silence:
-            await self._moderate_publication(media, (pid, kind), muted=True)
+        # All at once: "suspend everything" silences every pupil's streams, and a round trip to
+        # Janus for each, one after another, would keep the last forwarding for a while.
+        await _all(self._moderate_publication(media, p, muted=True) for p in change.silence)
         # Pausing and resuming are per viewer: each viewer's subscriber handle is brought in line
         # with what it may receive now, and those who came into the room get theirs.
         for pid in target.in_room - media.applied.in_room:
             await self._present(media, pid)
         media.applied = target
         await self._refresh_watchers(media, state)
-        for pid, kind in change.unsilence:
-            await self._moderate_publication(media, (pid, kind), muted=False)
+        await _all(self._moderate_publication(media, p, muted=False) for p in change.unsilence)
 
     async def _moderate_publication(
         self, media: _LessonMedia, publication: Publication, *, muted: bool
@@ -712,3 +712,12 @@ async def _detach(handle: JanusHandle) -> None:
         await handle.detach()
     except JanusClientError as error:
         log.info("detach of handle %d: %s", handle.id, error)
+
+
+async def _all(work: Iterable[Awaitable[None]]) -> None:
+    """Run every request together and let each finish; then raise the first failure, if any, so
+    that one stream's error neither stops the others nor goes unseen."""
+    results = await asyncio.gather(*work, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
