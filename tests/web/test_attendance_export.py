@@ -14,7 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from safeclass.actions.live import LiveLessons
+from safeclass.actions.retention import run_retention
 from safeclass.config import Config
+from safeclass.store import event_log
 from safeclass.store.models import Lesson, Pupil
 from safeclass.web.app import create_app
 from tests.web.conftest import BIRCH_ADMIN, ELM_TEACHER, OAK_ASSISTANT, OAK_TEACHER, World
@@ -109,6 +111,14 @@ def test_the_register_csv_says_who_was_in_the_room_and_who_was_removed(
         f"/admin/lessons/{lessons.lesson_id}/attendance.csv"
         in teacher.get(f"/admin/lessons/{lessons.lesson_id}").text
     )
+
+    # A year on, the lesson's log is deleted; the register kept on its own reads the same.
+    report = run_retention(session_factory, now=lessons.now[0] + timedelta(days=366))
+    assert report.deletions
+    with session_factory() as session:
+        assert event_log.count_events(session, lessons.lesson_id) == 0
+    assert {row["Name"]: row for row in register(teacher, lessons.lesson_id)} == rows
+    assert "Amy Adams" in teacher.get(f"/admin/lessons/{lessons.lesson_id}").text
 
 
 def test_a_lesson_nobody_came_to_has_an_empty_register(
