@@ -32,9 +32,12 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 from aiortc.sdp import candidate_from_sdp
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
 log = logging.getLogger(__name__)
+# Close codes that say the server went away on purpose: going away, service restart.
+_EXPECTED_CLOSE_CODES = frozenset({1001, 1012})
 
 AUDIO_RATE = 48000
 AUDIO_SAMPLES = 960  # 20 ms
@@ -214,6 +217,12 @@ class SimulatedParticipant:
                 async with self._changed:
                     self.received.append(message)
                     self._changed.notify_all()
+        except ConnectionClosed as closed:
+            # The server going away (1001, or 1012 when it restarts) ends the reading as a close
+            # does; anything else is worth a look.
+            if closed.rcvd is None or closed.rcvd.code not in _EXPECTED_CLOSE_CODES:
+                log.exception("simulated participant %s stopped reading", self.name)
+            raise
         except Exception:
             log.exception("simulated participant %s stopped reading", self.name)
             raise
