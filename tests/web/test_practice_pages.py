@@ -244,7 +244,12 @@ def test_opening_a_room_starts_its_pupils_and_invites_only_colleagues_of_the_sch
     assert f'href="/admin/lessons/{lesson_id}/live"' in page
     assert "Practice only." in page
     assert "no permission from a parent" in page
-    assert "A practice room." in client.get(f"/admin/lessons/{lesson_id}").text
+    lesson_page = client.get(f"/admin/lessons/{lesson_id}").text
+    assert "A practice room." in lesson_page
+    # Nothing that would let a real person in: no join links, no code to type, no guests.
+    for section in ("join-links", 'id="code-to-type"', 'id="guests"', "Who can join"):
+        assert section not in lesson_page, section
+    assert "Who can join" in client.get(f"/admin/lessons/{world.oak_lesson_id}").text
     # The normal lesson console opens it.
     assert client.get(f"/admin/lessons/{lesson_id}/live").status_code == 200
 
