@@ -66,6 +66,8 @@ async ([tags, decoration]) => {
 
 def violations(page: Page) -> list[dict[str, Any]]:
     """axe's violations on the page as it is now, of every impact."""
+    # Asked just after a click that navigates, the new document may have no <head> yet.
+    page.wait_for_load_state("load")
     _load_axe(page)
     found: list[dict[str, Any]] = page.evaluate(RUN, [TAGS, DECORATION])
     return found

@@ -320,6 +320,7 @@ def test_a_parent_confirms_they_are_there_and_every_change_is_said_plainly_at_ta
     page.add_init_script(NOTE_CONNECTIONS)
     page.goto(live_server.join_url("Amy", for_parent=True))
     page.get_by_role("link", name="Join the lesson").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Fractions together")
     assert_accessible(page)
 
     # The parent must say they are there; nothing goes on until they do.
