@@ -8,8 +8,10 @@ from fastapi import Path
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
+from safeclass.access import NotFoundError
 from safeclass.web.auth import SignedIn, SignInRequiredError, signed_in_from_request
 from safeclass.web.context import WebContext
+from safeclass.web.forms import SubmittedForm
 
 # Ids in paths: positive and within a 64-bit integer, so a silly id is a plain "not found".
 MAX_ID = 2**63 - 1
@@ -25,3 +27,25 @@ def require_signed_in(session: Session, request: Request, context: WebContext) -
 
 def page_context(signed_in: SignedIn | None, title: str, **values: Any) -> dict[str, Any]:
     return {"signed_in": signed_in, "title": title, **values}
+
+
+def form_id(form: SubmittedForm, name: str) -> int | None:
+    """An id from a form: None when absent or empty; a malformed one is "not found", as in a
+    page's address."""
+    raw = form.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(MAX_ID)):
+        raise NotFoundError(f"{name} {raw[:20]!r}")
+    value = int(raw)
+    if not 1 <= value <= MAX_ID:
+        raise NotFoundError(f"{name} {value}")
+    return value
+
+
+def required_id(form: SubmittedForm, name: str) -> int:
+    """An id a form must carry: a missing or malformed one is "not found"."""
+    value = form_id(form, name)
+    if value is None:
+        raise NotFoundError(f"no {name}")
+    return value

@@ -88,7 +88,13 @@ from safeclass.web.context import WebContext, web_context
 from safeclass.web.csrf import FORM_FIELD, SIGN_IN_TOKEN_MAX_AGE_SECONDS, check_session_token
 from safeclass.web.forms import SubmittedForm, read_form
 from safeclass.web.mail import Mailer, SmtpMailer
-from safeclass.web.pages.common import MAX_ID, ObjectId, page_context, require_signed_in
+from safeclass.web.pages.common import (
+    ObjectId,
+    form_id,
+    page_context,
+    require_signed_in,
+    required_id,
+)
 from safeclass.web.pages.typed_codes import server_url
 
 router = APIRouter()
@@ -221,7 +227,7 @@ def _parent_choice(context: WebContext, form: SubmittedForm) -> tuple[Response, 
         link = working_consent_link(session, token, now)
         if link is None:
             return _link_does_not_work(context), None
-        pupil_id = _required_id(form, "pupil_id")
+        pupil_id = required_id(form, "pupil_id")
         child_of_link(session, link, pupil_id)  # another family's child: "not found"
         scope = _scope(form.get("scope"))
         choice = form.get("choice")
@@ -532,7 +538,7 @@ def _make_links(context: WebContext, request: Request, form: SubmittedForm) -> R
         signed_in = require_signed_in(session, request, context)
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
         staff = signed_in.staff
-        class_group = access_class_group(session, staff, _required_id(form, "class_group_id"))
+        class_group = access_class_group(session, staff, required_id(form, "class_group_id"))
         if not may_see_parent_contacts(staff, class_group.school):
             raise NotFoundError(f"Consent links of class {class_group.id}")
         if delivery not in ("letters", "email"):
@@ -540,7 +546,7 @@ def _make_links(context: WebContext, request: Request, form: SubmittedForm) -> R
                 context, request, session, signed_in, class_group, problem=BAD_DELIVERY
             )
         now = context.now()
-        parent_id = _form_id(form, "parent_id")
+        parent_id = form_id(form, "parent_id")
         mailer = SmtpMailer.from_config(context.config) if delivery == "email" else None
         try:
             if parent_id is None:
@@ -725,9 +731,9 @@ def _revoke(context: WebContext, request: Request, form: SubmittedForm) -> Respo
         signed_in = require_signed_in(session, request, context)
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
         class_group = access_class_group(
-            session, signed_in.staff, _required_id(form, "class_group_id")
+            session, signed_in.staff, required_id(form, "class_group_id")
         )
-        link = session.get(ConsentLink, _required_id(form, "link_id"))
+        link = session.get(ConsentLink, required_id(form, "link_id"))
         if link is None or link.school_id != class_group.school_id:
             raise NotFoundError("Consent link")
         if not may_see_parent_contacts(signed_in.staff, link.school):
@@ -889,23 +895,3 @@ def _scope(raw: str | None) -> ConsentScope | None:
         return ConsentScope(raw or "")
     except ValueError:
         return None
-
-
-def _form_id(form: SubmittedForm, name: str) -> int | None:
-    """An id from a form: None when absent or empty; a malformed one is "not found"."""
-    raw = form.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(MAX_ID)):
-        raise NotFoundError(f"{name} {raw[:20]!r}")
-    value = int(raw)
-    if not 1 <= value <= MAX_ID:
-        raise NotFoundError(f"{name} {value}")
-    return value
-
-
-def _required_id(form: SubmittedForm, name: str) -> int:
-    value = _form_id(form, name)
-    if value is None:
-        raise NotFoundError(f"no {name}")
-    return value

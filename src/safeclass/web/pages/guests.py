@@ -41,7 +41,7 @@ from safeclass.web.context import WebContext, web_context
 from safeclass.web.csrf import FORM_FIELD, check_session_token
 from safeclass.web.forms import SubmittedForm, read_form
 from safeclass.web.lesson_door import open_to_join
-from safeclass.web.pages.common import MAX_ID, page_context, require_signed_in
+from safeclass.web.pages.common import page_context, require_signed_in, required_id
 from safeclass.web.pages.join_links import LANDING_HEADERS
 from safeclass.web.pages.typed_codes import code_page_url, server_url
 from safeclass.web.wording import format_time, format_when
@@ -161,7 +161,7 @@ def _invite(
     with context.session_factory() as session:
         signed_in = require_signed_in(session, request, context)
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
-        lesson = access_lesson(session, signed_in.staff, _required_id(form, "lesson_id"))
+        lesson = access_lesson(session, signed_in.staff, required_id(form, "lesson_id"))
         typed_name = form.get("name") or ""
         try:
             invited = invite_guest(
@@ -297,7 +297,7 @@ def _withdraw(
         signed_in = require_signed_in(session, request, context)
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
         invitation = _access_invitation(
-            session, signed_in.staff, _required_id(form, "invitation_id")
+            session, signed_in.staff, required_id(form, "invitation_id")
         )
         lesson_id = invitation.lesson_id
         changed = withdraw_invitation(session, invitation, actor=signed_in.staff, now=context.now())
@@ -315,17 +315,6 @@ def _access_invitation(session: Session, staff: StaffMember, invitation_id: int)
         raise NotFoundError(f"Guest invitation {invitation_id}")
     access_lesson(session, staff, invitation.lesson_id)
     return invitation
-
-
-def _required_id(form: SubmittedForm, name: str) -> int:
-    """An id from a form: a missing or malformed one is "not found", as in a page's address."""
-    raw = form.get(name) or ""
-    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(MAX_ID)):
-        raise NotFoundError(f"{name} {raw[:20]!r}")
-    value = int(raw)
-    if not 1 <= value <= MAX_ID:
-        raise NotFoundError(f"{name} {value}")
-    return value
 
 
 # --- The page a guest's link opens ----------------------------------------------------------------

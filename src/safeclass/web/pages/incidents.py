@@ -56,7 +56,12 @@ from safeclass.web.csrf import FORM_FIELD, check_session_token
 from safeclass.web.forms import SubmittedForm, read_form
 from safeclass.web.incident_report import incident_pdf
 from safeclass.web.link_letters import csv_cell
-from safeclass.web.pages.common import MAX_ID, ObjectId, page_context, require_signed_in
+from safeclass.web.pages.common import (
+    ObjectId,
+    page_context,
+    require_signed_in,
+    required_id,
+)
 from safeclass.web.wording import format_time, format_when
 from safeclass.webhooks import (
     IncidentWebhook,
@@ -103,17 +108,6 @@ CSV_HEADER = (
     "Closed at",
 )
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _required_id(form: SubmittedForm, name: str) -> int:
-    """An id from a form; missing or malformed is "not found", as in a page's address."""
-    raw = form.get(name) or ""
-    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(MAX_ID)):
-        raise NotFoundError(f"{name} {raw[:20]!r}")
-    value = int(raw)
-    if not 1 <= value <= MAX_ID:
-        raise NotFoundError(f"{name} {value}")
-    return value
 
 
 def _clocked(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -179,7 +173,7 @@ def _create(context: WebContext, request: Request, form: SubmittedForm) -> Respo
     with context.session_factory() as session:
         signed_in = require_signed_in(session, request, context)
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
-        lesson = access_lesson(session, signed_in.staff, _required_id(form, "lesson_id"))
+        lesson = access_lesson(session, signed_in.staff, required_id(form, "lesson_id"))
         about = form.get("about") or None
         if about is not None and not _PID.fullmatch(about):
             about = None
@@ -362,7 +356,7 @@ def _edit(context: WebContext, request: Request, form: SubmittedForm) -> Respons
     with context.session_factory() as session:
         signed_in = require_signed_in(session, request, context)
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
-        incident = access_incident(session, signed_in.staff, _required_id(form, "incident_id"))
+        incident = access_incident(session, signed_in.staff, required_id(form, "incident_id"))
         try:
             fields = _fields(form)
             changed = update_incident(
@@ -391,7 +385,7 @@ def _set_state(context: WebContext, request: Request, form: SubmittedForm) -> Re
     with context.session_factory() as session:
         signed_in = require_signed_in(session, request, context)
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
-        incident = access_incident(session, signed_in.staff, _required_id(form, "incident_id"))
+        incident = access_incident(session, signed_in.staff, required_id(form, "incident_id"))
         try:
             changed = change_state(
                 session,
@@ -420,7 +414,7 @@ def _note(context: WebContext, request: Request, form: SubmittedForm) -> Respons
     with context.session_factory() as session:
         signed_in = require_signed_in(session, request, context)
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
-        incident = access_incident(session, signed_in.staff, _required_id(form, "incident_id"))
+        incident = access_incident(session, signed_in.staff, required_id(form, "incident_id"))
         try:
             add_note(session, incident, form.get("note"), actor=signed_in.staff, now=context.now())
         except IncidentFormError as refused:

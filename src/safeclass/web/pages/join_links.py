@@ -62,7 +62,13 @@ from safeclass.web.link_letters import (
     links_pdf,
     sheet_row,
 )
-from safeclass.web.pages.common import MAX_ID, ObjectId, page_context, require_signed_in
+from safeclass.web.pages.common import (
+    ObjectId,
+    form_id,
+    page_context,
+    require_signed_in,
+    required_id,
+)
 from safeclass.web.pages.typed_codes import code_page_url, server_url
 
 router = APIRouter()
@@ -162,7 +168,7 @@ def _create_links(context: WebContext, request: Request, form: SubmittedForm) ->
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
         staff = signed_in.staff
         scope = _scope_from_form(session, staff, form)
-        pupil_id = _form_id(form, "pupil_id")
+        pupil_id = form_id(form, "pupil_id")
         holder = _holder_from_form(session, scope, pupil_id, form) if pupil_id else None
         now = context.now()
         try:
@@ -201,7 +207,7 @@ def _regenerate(context: WebContext, request: Request, form: SubmittedForm) -> R
     with context.session_factory() as session:
         signed_in = require_signed_in(session, request, context)
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
-        link = access_join_link(session, signed_in.staff, _required_id(form, "link_id"))
+        link = access_join_link(session, signed_in.staff, required_id(form, "link_id"))
         scope = LinkScope.of(link)
         try:
             issued = regenerate_link(
@@ -222,7 +228,7 @@ def _revoke(context: WebContext, request: Request, form: SubmittedForm) -> Respo
     with context.session_factory() as session:
         signed_in = require_signed_in(session, request, context)
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
-        link = access_join_link(session, signed_in.staff, _required_id(form, "link_id"))
+        link = access_join_link(session, signed_in.staff, required_id(form, "link_id"))
         changed = revoke_link(session, link, actor=signed_in.staff, now=context.now())
         session.commit()
         done = "revoked" if changed else "unchanged"
@@ -401,30 +407,9 @@ def _document_entry(issued: IssuedLink) -> str:
 # --- Reading the forms ---------------------------------------------------------------------------
 
 
-def _form_id(form: SubmittedForm, name: str) -> int | None:
-    """An id from a form: None when absent or empty; a malformed one is "not found", as in a
-    page's address."""
-    raw = form.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(MAX_ID)):
-        raise NotFoundError(f"{name} {raw[:20]!r}")
-    value = int(raw)
-    if not 1 <= value <= MAX_ID:
-        raise NotFoundError(f"{name} {value}")
-    return value
-
-
-def _required_id(form: SubmittedForm, name: str) -> int:
-    value = _form_id(form, name)
-    if value is None:
-        raise NotFoundError(f"no {name}")
-    return value
-
-
 def _scope_from_form(session: Session, staff: StaffMember, form: SubmittedForm) -> LinkScope:
-    class_group_id = _form_id(form, "class_group_id")
-    lesson_id = _form_id(form, "lesson_id")
+    class_group_id = form_id(form, "class_group_id")
+    lesson_id = form_id(form, "lesson_id")
     if lesson_id is not None and class_group_id is None:
         return LinkScope.for_lesson(access_lesson(session, staff, lesson_id))
     if class_group_id is not None and lesson_id is None:
@@ -440,7 +425,7 @@ def _holder_from_form(
     pupil = session.get(Pupil, pupil_id)
     if pupil is None or pupil.school_id != scope.school.id:
         raise NotFoundError(f"Pupil {pupil_id}")
-    parent_id = _form_id(form, "parent_id")
+    parent_id = form_id(form, "parent_id")
     if parent_id is None:
         return Holder(pupil)
     parent = session.get(Parent, parent_id)

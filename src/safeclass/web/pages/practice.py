@@ -36,7 +36,12 @@ from safeclass.web.auth import SignedIn
 from safeclass.web.context import WebContext, web_context
 from safeclass.web.csrf import FORM_FIELD, check_session_token
 from safeclass.web.forms import SubmittedForm, read_form
-from safeclass.web.pages.common import MAX_ID, ObjectId, page_context, require_signed_in
+from safeclass.web.pages.common import (
+    ObjectId,
+    page_context,
+    require_signed_in,
+    required_id,
+)
 
 router = APIRouter(prefix="/admin")
 
@@ -154,7 +159,7 @@ def _open(
     with context.session_factory() as session:
         signed_in = require_signed_in(session, request, context)
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
-        school = access_school(session, signed_in.staff, _required_id(form, "school_id"))
+        school = access_school(session, signed_in.staff, required_id(form, "school_id"))
         try:
             if not reachable or context.practice is None:
                 raise PracticeRefusedError(NO_WAY_IN)
@@ -262,18 +267,7 @@ def _stop(context: WebContext, request: Request, form: SubmittedForm) -> tuple[i
     with context.session_factory() as session:
         signed_in = require_signed_in(session, request, context)
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
-        lesson = _access_practice_room(session, signed_in.staff, _required_id(form, "lesson_id"))
+        lesson = _access_practice_room(session, signed_in.staff, required_id(form, "lesson_id"))
         stopped = stop_practice_room(session, lesson, actor=signed_in.staff, now=context.now())
         session.commit()
         return lesson.id, stopped
-
-
-def _required_id(form: SubmittedForm, name: str) -> int:
-    """An id from a form: a missing or malformed one is "not found", as in a page's address."""
-    raw = form.get(name) or ""
-    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(MAX_ID)):
-        raise NotFoundError(f"{name} {raw[:20]!r}")
-    value = int(raw)
-    if not 1 <= value <= MAX_ID:
-        raise NotFoundError(f"{name} {value}")
-    return value

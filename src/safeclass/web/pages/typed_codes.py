@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from safeclass.access import NotFoundError, access_lesson
+from safeclass.access import access_lesson
 from safeclass.actions.live import LiveLessons
 from safeclass.actions.typed_codes import issue_lesson_code
 from safeclass.codes import LESSON_CODE_LENGTH, PASSCODE_LENGTH, shown
@@ -29,7 +29,7 @@ from safeclass.store.models import Lesson
 from safeclass.web.context import WebContext, web_context
 from safeclass.web.csrf import FORM_FIELD, SIGN_IN_TOKEN_MAX_AGE_SECONDS, check_session_token
 from safeclass.web.forms import SubmittedForm, read_form
-from safeclass.web.pages.common import MAX_ID, page_context, require_signed_in
+from safeclass.web.pages.common import page_context, require_signed_in, required_id
 from safeclass.web.typed_entries import (
     ENTRY_TOKEN_MAX_AGE,
     MAX_TYPED_LENGTH,
@@ -300,18 +300,7 @@ def _make_code(context: WebContext, request: Request, form: SubmittedForm) -> Re
     with context.session_factory() as session:
         signed_in = require_signed_in(session, request, context)
         check_session_token(signed_in.csrf_token, form.get(FORM_FIELD))
-        lesson = access_lesson(session, signed_in.staff, _lesson_id(form))
+        lesson = access_lesson(session, signed_in.staff, required_id(form, "lesson_id"))
         issue_lesson_code(session, lesson, actor=signed_in.staff)
         session.commit()
         return RedirectResponse(f"/admin/lessons/{lesson.id}#code-to-type", status_code=303)
-
-
-def _lesson_id(form: SubmittedForm) -> int:
-    """The lesson's id from the form: a missing or malformed one is "not found"."""
-    raw = form.get("lesson_id") or ""
-    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(MAX_ID)):
-        raise NotFoundError(f"lesson_id {raw[:20]!r}")
-    value = int(raw)
-    if not 1 <= value <= MAX_ID:
-        raise NotFoundError(f"lesson_id {value}")
-    return value
