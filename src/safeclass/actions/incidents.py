@@ -455,10 +455,7 @@ def _open_for_removal(
         log_hash=log_hash,
         **about,
     )
-    session.add(incident)
-    session.flush()
-    _audit(session, OPENED, incident, remover, {"source": incident.source.value})
-    queue_incident_message(session, incident, "incident.opened", webhook)
+    _open(session, incident, remover, webhook)
     return incident
 
 
@@ -532,11 +529,22 @@ def _record_chat_check(
         log_hash=log_hash,
         **_about(lesson_log, event.pid),
     )
+    _open(session, incident, None, webhook)
+    return incident
+
+
+def _open(
+    session: Session,
+    incident: Incident,
+    actor: StaffMember | None,
+    webhook: WebhookSettings | None,
+) -> None:
+    """Store a new incident with its audit entry, and queue its message to the school's
+    safeguarding system, all in the caller's transaction."""
     session.add(incident)
     session.flush()
-    _audit(session, OPENED, incident, None, {"source": incident.source.value})
+    _audit(session, OPENED, incident, actor, {"source": incident.source.value})
     queue_incident_message(session, incident, "incident.opened", webhook)
-    return incident
 
 
 def _audit(
@@ -696,10 +704,7 @@ def report_incident(
         log_hash=log_hash,
         **about,
     )
-    session.add(incident)
-    session.flush()
-    _audit(session, OPENED, incident, actor, {"source": incident.source.value})
-    queue_incident_message(session, incident, "incident.opened", webhook)
+    _open(session, incident, actor, webhook)
     return incident
 
 
