@@ -15,6 +15,7 @@ from safeclass.store.models import (
     Incident,
     JoinLink,
     Lesson,
+    Recording,
     School,
     StaffMember,
     StaffRole,
@@ -161,3 +162,21 @@ def access_incident(session: Session, staff: StaffMember, incident_id: int) -> I
     if incident is None or not may_see_incident(staff, incident):
         raise NotFoundError(f"Incident {incident_id}")
     return incident
+
+
+# --- Recordings of lessons (`safeclass.actions.recordings`) --------------------------------------
+
+
+def may_download_recording(staff: StaffMember, recording: Recording) -> bool:
+    """The lesson's own staff (`may_run_lesson`) and the school's DSLs. Not the school's other
+    teachers, nor admins without one of those roles. Each condition on its own line."""
+    if is_dsl_for(staff, recording.school):
+        return True  # a trust-wide DSL holds no role at the school itself
+    return may_run_lesson(staff, recording.lesson)
+
+
+def access_recording(session: Session, staff: StaffMember, recording_id: int) -> Recording:
+    recording = session.get(Recording, recording_id)
+    if recording is None or not may_download_recording(staff, recording):
+        raise NotFoundError(f"Recording {recording_id}")
+    return recording

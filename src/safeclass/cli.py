@@ -559,11 +559,18 @@ def retention_run(
     6 hours). Each deletion is written to the audit log as a count, never its content."""
     from safeclass.actions.retention import run_retention
     from safeclass.domain.retention import RULES
+    from safeclass.media.recording_files import recordings_root
     from safeclass.timeutil import utc_now
 
-    with _database(_config()) as factory:
+    config = _config()
+    with _database(config) as factory:
         try:
-            report = run_retention(factory, now=utc_now(), dry_run=dry_run)
+            report = run_retention(
+                factory,
+                now=utc_now(),
+                dry_run=dry_run,
+                recordings_root=recordings_root(config.data_dir),
+            )
         except SettingValueError as error:  # a stored policy that cannot be read: nothing is done
             _fail(f"Nothing was deleted: {error}")
     out = _out()

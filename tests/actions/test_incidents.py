@@ -421,3 +421,21 @@ def test_the_webhook_settings_are_both_or_neither_encrypted_and_with_a_long_secr
     ]:
         with pytest.raises(ConfigError, match=words):
             WebhookSettings.from_env(environ)
+
+
+def test_every_kind_of_lesson_event_reads_in_words_on_a_timeline() -> None:
+    """The DSL's timeline has words (or, for book-keeping, nothing) for every event there is,
+    recordings included."""
+    from safeclass.actions.incidents import LessonLog, describe
+    from safeclass.domain.lesson.events import RecordingChanged
+    from tests.domain.test_lesson_codec import ONE_OF_EACH
+
+    lesson = LessonLog([])
+    for event in ONE_OF_EACH:
+        words = describe(event, lesson)
+        assert words is None or words.strip(), event
+    started, stopped = (e for e in ONE_OF_EACH if isinstance(e, RecordingChanged))
+    assert describe(started, lesson) == "someone started recording 1."
+    assert describe(stopped, lesson) == (
+        "Recording 1 stopped by itself: no member of staff was left in the lesson."
+    )

@@ -32,6 +32,7 @@ from safeclass.domain.lesson.events import (
     MicChanged,
     PhaseChanged,
     Reconnected,
+    RecordingChanged,
     Removed,
     RosterUpdated,
     ScreenShareChanged,
@@ -131,6 +132,10 @@ ONE_OF_EACH: list[AnyEvent] = [
         reminder="Your message has not been sent.",
     ),
     ChatPauseChanged(at=AT, paused=True, by="s1"),
+    RecordingChanged(
+        at=AT, recording=True, number=1, by="s1", person=Person(Role.STAFF, "3"), reason="started"
+    ),
+    RecordingChanged(at=AT, recording=False, number=1, by="system", person=None, reason="no_staff"),
     MediaRefused(
         at=AT,
         pid="p1",

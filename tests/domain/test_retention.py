@@ -14,6 +14,7 @@ from safeclass.domain.policy import (
     RETENTION_CHAT,
     RETENTION_INCIDENTS,
     RETENTION_LESSON_EVENTS,
+    RETENTION_RECORDINGS,
     RETENTION_SIGN_IN_LOG,
     RETENTION_WITHDRAWN_CONSENT,
     TrustPolicy,
@@ -48,6 +49,7 @@ def test_the_trust_defaults_are_the_policys_periods() -> None:
         RecordType.CHAT: 90,
         RecordType.ATTENDANCE: 730,
         RecordType.INCIDENT: 9125,
+        RecordType.RECORDING: 30,
         RecordType.WITHDRAWN_CONSENT: 365,
         RecordType.SIGN_IN: 90,
     }
@@ -56,6 +58,7 @@ def test_the_trust_defaults_are_the_policys_periods() -> None:
         RETENTION_CHAT,
         RETENTION_ATTENDANCE,
         RETENTION_INCIDENTS,
+        RETENTION_RECORDINGS,
         RETENTION_WITHDRAWN_CONSENT,
         RETENTION_SIGN_IN_LOG,
     ]
@@ -96,7 +99,10 @@ def test_the_cutoff_is_now_less_the_period() -> None:
 SCHOOL_IDS = (1, 2, 3)
 days_strategy = st.integers(min_value=1, max_value=36500)
 periods_strategy = st.builds(
-    lambda chat, log: _periods(chat=chat, lesson_log=log), days_strategy, days_strategy
+    lambda chat, log, recording: _periods(chat=chat, lesson_log=log, recording=recording),
+    days_strategy,
+    days_strategy,
+    days_strategy,
 )
 age_strategy = st.one_of(
     # Ages near the interesting boundaries as often as anywhere else.
@@ -116,7 +122,7 @@ record_strategy = st.tuples(
     records=st.lists(record_strategy, max_size=40),
     school_periods=st.tuples(*(periods_strategy for _ in SCHOOL_IDS)),
     trust_periods=periods_strategy,
-    record_type=st.sampled_from((RecordType.CHAT, RecordType.LESSON_LOG)),
+    record_type=st.sampled_from((RecordType.CHAT, RecordType.LESSON_LOG, RecordType.RECORDING)),
 )
 def test_exactly_the_records_past_their_schools_period_are_due(
     records: list[tuple[int | None, timedelta | None]],

@@ -66,6 +66,7 @@ from safeclass.domain.lesson.events import (
     MicChanged,
     PhaseChanged,
     Reconnected,
+    RecordingChanged,
     Removed,
     RosterUpdated,
     ScreenShareChanged,
@@ -336,10 +337,28 @@ def describe(event: AnyEvent, lesson: LessonLog) -> str | None:
         case ChatPauseChanged():
             verb = "paused" if event.paused else "restarted"
             return f"{name(event.by)} {verb} the chat."
+        case RecordingChanged():
+            return _recording_words(event, name)
         case PhaseChanged():
             return _phase_words(event)
         case CommandRefused():
             return f"{name(event.actor)} tried to {event.command}: refused ({event.message})"
+
+
+_RECORDING_STOPPED_BECAUSE = {
+    "lesson_ended": "the lesson ended",
+    "no_staff": "no member of staff was left in the lesson",
+    "consent_withdrawn": "a parent or carer withdrew their yes to recording",
+}
+
+
+def _recording_words(event: RecordingChanged, name: Callable[[str], str]) -> str:
+    if event.recording:
+        return f"{name(event.by)} started recording {event.number}."
+    because = _RECORDING_STOPPED_BECAUSE.get(event.reason)
+    if because is None:
+        return f"{name(event.by)} stopped recording {event.number}."
+    return f"Recording {event.number} stopped by itself: {because}."
 
 
 def _phase_words(event: PhaseChanged) -> str:

@@ -540,6 +540,7 @@ def lesson_roster(
             consent_reason=pupil.can_join.reason_code,
             consent_message=pupil.can_join.message,
             parent_mediated=pupil.parent_mediated,
+            may_be_recorded=pupil.can_be_recorded.allowed,
         )
         for pupil in coverage.pupils
     }

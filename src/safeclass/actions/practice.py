@@ -383,6 +383,8 @@ def practice_roster(session: Session, lesson: Lesson, now: datetime) -> dict[str
             ),
             consent_message=SIMULATED if pupil.consent_ok else NO_PERMISSION,
             parent_mediated=False,
+            # A teacher may practise recording with the simulated pupils who "have" consent.
+            may_be_recorded=pupil.consent_ok,
         )
         for pupil in practice_pupils(session, lesson)
     }

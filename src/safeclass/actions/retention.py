@@ -16,6 +16,11 @@ How the hard cases are handled (the reasons are in docs/privacy.md, "How deletio
 - A lesson's log goes whole, counted from its last event, so no chain is left half there.
 - Sign-ins belong to the trust, not to one school: they are kept for the shortest period the trust
   or any of its schools sets. No other audit entry is deleted by age.
+- A recording is a file and a row. The files (the recording and any raw files left of it) are
+  deleted first, inside the row's transaction: if a file cannot be deleted the rows stay and the
+  problem is reported, and a file already deleted when the transaction fails is simply missing
+  the next time (never a file kept with no row to say it exists). A run must be told where the
+  recordings are (`recordings_root`); one that is not deletes none and says so.
 
 Each record type and school is done in a transaction of its own, so one failure (a log that cannot
 be read, say) stops only that part: the rest still runs, and the failure comes back in the report
@@ -26,15 +31,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from safeclass.actions.audit import record_audit
+from safeclass.actions.recordings import delete_recording_files
 from safeclass.domain.attendance import AttendanceLine, Stretch, attendance
 from safeclass.domain.lesson.codec import BadEventError
 from safeclass.domain.lesson.model import Person
@@ -60,6 +67,7 @@ from safeclass.store.models import (
     Lesson,
     LessonEventRecord,
     Pupil,
+    Recording,
     School,
     Trust,
     WebhookDelivery,
@@ -126,6 +134,7 @@ class _Run:
     now: datetime
     dry_run: bool
     periods: dict[int | None, RetentionPeriods]
+    recordings_root: Path | None = None
     # Lessons whose logs this run deleted (or, in a dry run, would have): their chat is not
     # counted again.
     logs_gone: set[int] = field(default_factory=set)
@@ -138,9 +147,14 @@ class _Run:
 
 
 def run_retention(
-    session_factory: sessionmaker[Session], *, now: datetime, dry_run: bool = False
+    session_factory: sessionmaker[Session],
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    recordings_root: Path | None = None,
 ) -> RetentionReport:
-    """Delete everything that is due at `now` (or, with `dry_run`, only count it)."""
+    """Delete everything that is due at `now` (or, with `dry_run`, only count it). Recordings'
+    files are under `recordings_root` (`media.recording_files.recordings_root`)."""
     with session_factory() as session:
         schools = session.scalars(
             select(School).options(selectinload(School.trust)).order_by(School.id)
@@ -153,13 +167,13 @@ def run_retention(
         names = {s.id: s.name for s in schools}
     if trust_periods:
         periods[None] = trust_wide([*trust_periods, *periods.values()])
-    run = _Run(now=now, dry_run=dry_run, periods=periods)
+    run = _Run(now=now, dry_run=dry_run, periods=periods, recordings_root=recordings_root)
 
     # Logs before chat (a log that goes takes its chat with it), and registers are kept before
     # their logs go.
     steps: list[tuple[_Step, int | None]] = [
         (step, school.id)
-        for step in (_lesson_logs, _chat, _attendance, _incidents, _withdrawn_consent)
+        for step in (_lesson_logs, _chat, _attendance, _incidents, _recordings, _withdrawn_consent)
         for school in schools
     ]
     if None in periods:
@@ -242,10 +256,12 @@ class RetentionSchedule:
         *,
         every: float = RUN_EVERY_SECONDS,
         now: Callable[[], datetime],
+        recordings_root: Path | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.every = every
         self.now = now
+        self.recordings_root = recordings_root
         self.last_report: RetentionReport | None = None
         self.last_problems: tuple[str, ...] = ()
         self.runs = 0
@@ -253,7 +269,12 @@ class RetentionSchedule:
     async def run_once(self) -> None:
         self.runs += 1
         try:
-            report = await asyncio.to_thread(run_retention, self.session_factory, now=self.now())
+            report = await asyncio.to_thread(
+                run_retention,
+                self.session_factory,
+                now=self.now(),
+                recordings_root=self.recordings_root,
+            )
         except Exception as error:
             log.exception("retention run failed")
             self.last_problems = (f"The retention run failed: {type(error).__name__}: {error}",)
@@ -415,6 +436,18 @@ def _chat(session: Session, run: _Run, school_id: int) -> Deletion | None:
     return _finish(session, run, deletion, lambda: event_log.redact(session, due, at=run.now))
 
 
+def _due(
+    run: _Run, record_type: RecordType, school_id: int | None, rows: Iterable[Sequence[Any]]
+) -> tuple[list[int], Deletion] | None:
+    """Which of one school's records (id, start of their period) are due, and the deletion to
+    report for them; None when none is."""
+    dated = [Dated(key, school_id, since) for key, since in rows]
+    due = expired(record_type, dated, run.periods, run.now)
+    if not due:
+        return None
+    return due, Deletion(record_type, school_id, len(due), run.days(record_type, school_id))
+
+
 # --- Registers kept on their own.
 
 
@@ -426,10 +459,10 @@ def _attendance(session: Session, run: _Run, school_id: int) -> Deletion | None:
             AttendanceRecord.lesson_ended_at <= run.cutoff(record_type, school_id),
         )
     ).all()
-    due = expired(record_type, [Dated(i, school_id, at) for i, at in rows], run.periods, run.now)
-    if not due:
+    found = _due(run, record_type, school_id, rows)
+    if found is None:
         return None
-    deletion = Deletion(record_type, school_id, len(due), run.days(record_type, school_id))
+    due, deletion = found
     return _finish(session, run, deletion, lambda: _delete_ids(session, AttendanceRecord, due))
 
 
@@ -445,10 +478,10 @@ def _incidents(session: Session, run: _Run, school_id: int) -> Deletion | None:
             Incident.closed_at <= run.cutoff(record_type, school_id),
         )
     ).all()
-    due = expired(record_type, [Dated(i, school_id, at) for i, at in rows], run.periods, run.now)
-    if not due:
+    found = _due(run, record_type, school_id, rows)
+    if found is None:
         return None
-    deletion = Deletion(record_type, school_id, len(due), run.days(record_type, school_id))
+    due, deletion = found
 
     def delete_now() -> int:
         # Notes and outgoing messages for the school's safeguarding system quote the incident:
@@ -456,6 +489,44 @@ def _incidents(session: Session, run: _Run, school_id: int) -> Deletion | None:
         _delete_where(session, IncidentNote, IncidentNote.incident_id, due)
         _delete_where(session, WebhookDelivery, WebhookDelivery.incident_id, due)
         return _delete_ids(session, Incident, due)
+
+    return _finish(session, run, deletion, delete_now)
+
+
+# --- Recordings: counted from their end; the files go first, then the rows.
+
+
+def _recordings(session: Session, run: _Run, school_id: int) -> Deletion | None:
+    record_type = RecordType.RECORDING
+    rows = session.execute(
+        select(Recording.id, Recording.ended_at).where(
+            Recording.school_id == school_id,
+            Recording.ended_at <= run.cutoff(record_type, school_id),
+        )
+    ).all()
+    found = _due(run, record_type, school_id, rows)
+    if found is None:
+        return None
+    due, deletion = found
+    root = run.recordings_root
+    if root is None and not run.dry_run:
+        raise RetentionError(
+            f"{_STEP_NAMES[_recordings]}: {len(due)} recording(s) are due, but this run was not "
+            "told where recording files are kept, so none was deleted."
+        )
+
+    def delete_now() -> int:
+        assert root is not None
+        for recording in session.scalars(select(Recording).where(Recording.id.in_(due))):
+            try:
+                delete_recording_files(root, recording)
+            except OSError as error:
+                raise RetentionError(
+                    f"{_STEP_NAMES[_recordings]}: the files of recording {recording.number} of "
+                    f"lesson {recording.lesson_id} could not be deleted ({error}). The records "
+                    "of the school's recordings that are due were kept; the next run tries again."
+                ) from None
+        return _delete_ids(session, Recording, due)
 
     return _finish(session, run, deletion, delete_now)
 
@@ -474,10 +545,10 @@ def _withdrawn_consent(session: Session, run: _Run, school_id: int) -> Deletion 
             Consent.withdrawn_at <= run.cutoff(record_type, school_id),
         )
     ).all()
-    due = expired(record_type, [Dated(i, school_id, at) for i, at in rows], run.periods, run.now)
-    if not due:
+    found = _due(run, record_type, school_id, rows)
+    if found is None:
         return None
-    deletion = Deletion(record_type, school_id, len(due), run.days(record_type, school_id))
+    due, deletion = found
     return _finish(session, run, deletion, lambda: _delete_ids(session, Consent, due))
 
 
@@ -492,10 +563,10 @@ def _sign_ins(session: Session, run: _Run, school_id: None) -> Deletion | None:
             AuditEntry.at <= run.cutoff(record_type, school_id),
         )
     ).all()
-    due = expired(record_type, [Dated(i, school_id, at) for i, at in rows], run.periods, run.now)
-    if not due:
+    found = _due(run, record_type, school_id, rows)
+    if found is None:
         return None
-    deletion = Deletion(record_type, school_id, len(due), run.days(record_type, school_id))
+    due, deletion = found
     return _finish(session, run, deletion, lambda: _delete_ids(session, AuditEntry, due))
 
 
@@ -523,6 +594,7 @@ _STEP_NAMES: dict[_Step, str] = {
     _chat: "Deleting chat",
     _attendance: "Deleting registers",
     _incidents: "Deleting closed incidents",
+    _recordings: "Deleting recordings",
     _withdrawn_consent: "Deleting withdrawn consent",
     _sign_ins: "Deleting sign-in records",
 }
@@ -531,6 +603,7 @@ _STEP_NAMES_BY_TYPE: dict[RecordType, str] = {
     RecordType.CHAT: _STEP_NAMES[_chat],
     RecordType.ATTENDANCE: _STEP_NAMES[_attendance],
     RecordType.INCIDENT: _STEP_NAMES[_incidents],
+    RecordType.RECORDING: _STEP_NAMES[_recordings],
     RecordType.WITHDRAWN_CONSENT: _STEP_NAMES[_withdrawn_consent],
     RecordType.SIGN_IN: _STEP_NAMES[_sign_ins],
 }

@@ -4,7 +4,7 @@ Each kind of record is kept for the period its school's effective policy sets (`
 `policy.py`), counted from a moment of its own (the table `RULES` says which), and is due for
 deletion from the instant that period has passed: a record kept for 90 days is due at exactly
 90 days, not a moment later. A record whose period has not started yet (consent that still
-stands, an incident still open) is never due, however old it is.
+stands, an incident still open, a recording still going on) is never due, however old it is.
 
 Pure: the times come in, the keys of the records that are due come out. `actions/retention.py`
 reads the records, asks here, deletes and writes the audit entries.
@@ -23,6 +23,7 @@ from safeclass.domain.policy import (
     RETENTION_CHAT,
     RETENTION_INCIDENTS,
     RETENTION_LESSON_EVENTS,
+    RETENTION_RECORDINGS,
     RETENTION_SIGN_IN_LOG,
     RETENTION_WITHDRAWN_CONSENT,
     EffectivePolicy,
@@ -37,6 +38,7 @@ class RecordType(enum.StrEnum):
     CHAT = "chat"
     ATTENDANCE = "attendance"
     INCIDENT = "incident"
+    RECORDING = "recording"
     WITHDRAWN_CONSENT = "withdrawn_consent"
     SIGN_IN = "sign_in"
 
@@ -49,11 +51,6 @@ class RetentionRule:
     deleted: str  # what goes, in plain words
 
 
-# Recordings have a period in the policy (RETENTION_RECORDINGS, 30 days by default) but SafeClass
-# stores no recordings yet, so there is no rule for them here: a rule with nothing to delete would
-# only look like a promise kept. The recording work adds RecordType.RECORDING and its rule here
-# (counted from the end of the recording; the file and its row go together), and a step in
-# `actions/retention.py`.
 RULES: Mapping[RecordType, RetentionRule] = {
     rule.record_type: rule
     for rule in (
@@ -80,6 +77,12 @@ RULES: Mapping[RecordType, RetentionRule] = {
             RETENTION_INCIDENTS,
             "when the incident was closed (an open incident is never deleted)",
             "the incident, its notes and its messages for the school's safeguarding system",
+        ),
+        RetentionRule(
+            RecordType.RECORDING,
+            RETENTION_RECORDINGS,
+            "the end of the recording (a recording still going on is never deleted)",
+            "the recording's file, any raw files left of it, and its record",
         ),
         RetentionRule(
             RecordType.WITHDRAWN_CONSENT,

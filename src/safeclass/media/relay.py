@@ -19,6 +19,12 @@ SFU; streams a viewer may not receive now are paused (`configure` with `send: fa
 is allowed again is resumed and unsilenced. It runs before the participants are told, so once a
 mute is acknowledged nothing of that stream is forwarded.
 
+While the lesson is being recorded, each publication the engine says goes into the recording
+(`MediaPlan.records`: staff only, by default) is recorded by Janus on its own handle (`configure`
+with `record` and a file name of ours, and the room's secret: the room has `lock_record`). Every
+start of a publication is a new piece with its own files, all in the recording's folder
+(`media.recording_files`); a stopped recording, a publication that ends and a hang-up close them.
+
 After Janus restarts (or the connection to it comes back) every handle is gone: participants are
 told (`media_reset`) and publish again; their admission, held by the engine, is untouched.
 """
@@ -32,7 +38,7 @@ from collections.abc import Awaitable, Coroutine, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from safeclass.domain.lesson.media import MediaKind
+from safeclass.domain.lesson.media import MediaKind, MediaPlan
 from safeclass.domain.lesson.model import LessonState, Participant, Phase
 from safeclass.media.forwarding import Forwarding, Publication, changes, may_ever_receive
 from safeclass.media.janus_client import (
@@ -44,6 +50,7 @@ from safeclass.media.janus_client import (
     PluginReply,
     VideoRoomCode,
 )
+from safeclass.media.recording_files import raw_base, raw_dir
 from safeclass.media.rooms import new_token
 from safeclass.media.sdp import (
     MAX_JANUS_SDP_BYTES,
@@ -79,9 +86,11 @@ class _Publisher:
     handle: JanusHandle
     feed_id: int
     private_id: int
+    purpose: Purpose
     mids: dict[MediaKind, str] = field(default_factory=dict)  # what is published, by kind
     # Janus lets nobody subscribe to a feed until its PeerConnection is up ("webrtcup").
     up: bool = False
+    recording: int | None = None  # the number of the lesson's recording it is recorded into
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +129,7 @@ class _LessonMedia:
     applied: Forwarding = field(default_factory=Forwarding.nothing)
     # Hung up while their connection was gone (a dropped WebSocket): told when they are back.
     stopped_unheard: set[str] = field(default_factory=set)
+    pieces: int = 0  # publications recorded so far: each piece's files have their own name
 
 
 class MediaRelay:
@@ -171,13 +181,17 @@ class MediaRelay:
             if purpose is Purpose.CAMERA:
                 publisher = person.camera
                 assert publisher is not None
+                if publisher.recording is not None:
+                    # Janus would record a new publication on this handle under the last
+                    # piece's name, over its files: it gets a name of its own once made.
+                    await self._stop_recording(media, publisher)
                 if publisher.mids:
-                    await self._unpublish_feed(publisher)
+                    await self._unpublish_feed(media, publisher)
             else:
                 if person.screen is not None:
                     await self._hang_up_publisher(media, person.screen)
                 person.screen = publisher = await self._join_as_publisher(
-                    media, person, display=f"{pid} screen"
+                    media, person, Purpose.SCREEN
                 )
             try:
                 reply = await publisher.handle.send(
@@ -193,9 +207,11 @@ class MediaRelay:
             publisher.up = False
             # Silence at once whatever may not be forwarded now, before the browser can connect.
             # Others are given the new streams once they flow (`_publisher_up`).
-            allowed = Forwarding.of(await self._state(lesson_id)).published
+            state = await self._state(lesson_id)
+            allowed = Forwarding.of(state).published
             for kind, mid in publisher.mids.items():
                 await self._moderate(media, publisher, mid, muted=(pid, kind) not in allowed)
+            await self._record_as_planned(media, MediaPlan.of(state), person)
             return str(reply.jsep.get("sdp", ""))
 
     async def _unpublish(self, lesson_id: int, pid: str, purpose: Purpose) -> None:
@@ -212,7 +228,7 @@ class MediaRelay:
             else:
                 if person.camera is None or not person.camera.mids:
                     raise MediaRefusedError("not_publishing", NOT_PUBLISHING)
-                await self._unpublish_feed(person.camera)
+                await self._unpublish_feed(media, person.camera)
             await self._refresh_watchers(media, await self._state(lesson_id))
 
     async def _watch_answer(self, lesson_id: int, pid: str, answer: str) -> None:
@@ -286,6 +302,62 @@ class MediaRelay:
         media.applied = target
         await self._refresh_watchers(media, state)
         await _all(self._moderate_publication(media, p, muted=False) for p in change.unsilence)
+        plan = MediaPlan.of(state)
+        await _all(self._record_as_planned(media, plan, person) for person in media.people.values())
+
+    # --- Recording --------------------------------------------------------------------------------
+
+    async def _record_as_planned(
+        self, media: _LessonMedia, plan: MediaPlan, person: _Person
+    ) -> None:
+        """Start or stop recording this person's publications as the lesson's state says."""
+        participant = plan.state.participants.get(person.pid)
+        recorded = participant is not None and plan.records(participant)
+        for publisher in person.publishers():
+            wanted = plan.state.recording_number if recorded and publisher.mids else None
+            if publisher.recording == wanted:
+                continue
+            if publisher.recording is not None:
+                await self._stop_recording(media, publisher)
+            if wanted is not None and participant is not None:
+                await self._start_recording(media, participant, publisher, wanted)
+
+    async def _start_recording(
+        self, media: _LessonMedia, participant: Participant, publisher: _Publisher, number: int
+    ) -> None:
+        folder = raw_dir(self._server.recordings, media.lesson_id, number)
+        await asyncio.to_thread(folder.mkdir, mode=0o700, parents=True, exist_ok=True)
+        while True:
+            media.pieces += 1
+            base = raw_base(folder, participant.person, publisher.purpose.value, media.pieces)
+            # After a restart of SafeClass the count starts again: never write over a piece.
+            if not any(folder.glob(f"{base.name}-*")):
+                break
+        await publisher.handle.send(
+            {
+                "request": "configure",
+                "record": True,
+                "filename": str(base),
+                "secret": self._server.rooms.secret(media.lesson_id),
+            }
+        )
+        publisher.recording = number
+        log.info(
+            "lesson %d: recording %s's %s into recording %d",
+            media.lesson_id,
+            participant.pid,
+            publisher.purpose.value,
+            number,
+        )
+
+    async def _stop_recording(self, media: _LessonMedia, publisher: _Publisher) -> None:
+        publisher.recording = None
+        secret = self._server.rooms.secret(media.lesson_id)
+        try:
+            await publisher.handle.send({"request": "configure", "record": False, "secret": secret})
+        except JanusPluginError as error:
+            # Its publication is gone already, and Janus closed its files with it.
+            log.info("lesson %d: stopping a recording: %s", media.lesson_id, error)
 
     async def _moderate_publication(
         self, media: _LessonMedia, publication: Publication, *, muted: bool
@@ -512,16 +584,19 @@ class MediaRelay:
             person = _Person(pid, new_token())
             media.people[pid] = person
             await self._server.rooms.allow(media.lesson_id, person.token)
-        person.camera = await self._join_as_publisher(media, person, display=pid)
+        person.camera = await self._join_as_publisher(media, person, Purpose.CAMERA)
         return person
 
     async def _join_as_publisher(
-        self, media: _LessonMedia, person: _Person, *, display: str
+        self, media: _LessonMedia, person: _Person, purpose: Purpose
     ) -> _Publisher:
         room = self._server.rooms.room(media.lesson_id)
         assert room is not None
-        target = TrickleTarget.SCREEN if display.endswith(" screen") else TrickleTarget.CAMERA
-        handle = await self._attach(person.pid, target, media)
+        screen = purpose is Purpose.SCREEN
+        display = f"{person.pid} screen" if screen else person.pid
+        handle = await self._attach(
+            person.pid, TrickleTarget.SCREEN if screen else TrickleTarget.CAMERA, media
+        )
         reply = await handle.send(
             {
                 "request": "join",
@@ -532,7 +607,7 @@ class MediaRelay:
                 "display": display,
             }
         )
-        return _Publisher(handle, int(reply.data["id"]), int(reply.data["private_id"]))
+        return _Publisher(handle, int(reply.data["id"]), int(reply.data["private_id"]), purpose)
 
     async def _attach(self, pid: str, target: TrickleTarget, media: _LessonMedia) -> JanusHandle:
         session = await self._janus_session()
@@ -600,7 +675,10 @@ class MediaRelay:
             self._session = await client.create_session()
             return self._session
 
-    async def _unpublish_feed(self, publisher: _Publisher) -> None:
+    async def _unpublish_feed(self, media: _LessonMedia, publisher: _Publisher) -> None:
+        if publisher.recording is not None:
+            # Closed first: a publication made again on this handle is a new piece of its own.
+            await self._stop_recording(media, publisher)
         publisher.mids = {}
         publisher.up = False
         try:

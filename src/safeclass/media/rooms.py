@@ -186,6 +186,13 @@ class LessonRooms:
             }
         )
 
+    def secret(self, lesson_id: int) -> str:
+        """The room's secret, for a request that must go on a participant's own handle (starting
+        or stopping the recording of their publication: the room has `lock_record`)."""
+        room = self._existing(lesson_id)
+        _, keys = self._janus()
+        return keys.room_secret(room.room_id)
+
     async def kick(self, lesson_id: int, feed_id: int) -> None:
         """Put a participant out of the room: Janus hangs up their publisher handle. (Their
         subscriber handles are left hanging by Janus: whoever holds them must hang them up.)"""

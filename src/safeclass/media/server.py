@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from safeclass.config import Config
@@ -24,6 +25,7 @@ from safeclass.domain.lesson.model import Phase
 from safeclass.media.janus_client import JanusClient, JanusClientError, JanusSession
 from safeclass.media.janus_config import JanusOptions
 from safeclass.media.janus_process import JanusEndpoint, JanusProcess
+from safeclass.media.recording_files import recordings_root
 from safeclass.media.rooms import LessonRooms, ReconcileReport
 
 if TYPE_CHECKING:
@@ -53,9 +55,20 @@ ReadyListener = Callable[[MediaReady], Awaitable[None]]
 
 
 class MediaServer:
-    def __init__(self, process: JanusProcess, rooms: LessonRooms | None = None) -> None:
+    def __init__(
+        self,
+        process: JanusProcess,
+        rooms: LessonRooms | None = None,
+        *,
+        recordings: Path | None = None,
+    ) -> None:
         self.process = process
         self.rooms = rooms if rooms is not None else LessonRooms()
+        # Where Janus writes what it records (`media.recording_files`): beside Janus's own
+        # folder unless the caller says where (the server's data folder, `from_config`).
+        self.recordings = (
+            recordings if recordings is not None else process.options.folder.parent / "recordings"
+        )
         self._client: JanusClient | None = None
         self._session: JanusSession | None = None
         self._endpoint: JanusEndpoint | None = None  # the Janus the control connection reaches
@@ -68,7 +81,10 @@ class MediaServer:
 
     @classmethod
     def from_config(cls, config: Config) -> MediaServer:
-        return cls(JanusProcess(JanusOptions.from_config(config)))
+        return cls(
+            JanusProcess(JanusOptions.from_config(config)),
+            recordings=recordings_root(config.data_dir),
+        )
 
     @property
     def client(self) -> JanusClient | None:

@@ -16,10 +16,12 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -697,3 +699,48 @@ class PracticePupil(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
     lesson: Mapped[Lesson] = relationship()
+
+
+# --- Recordings of lessons (`safeclass.actions.recordings`) --------------------------------------
+# Added in migration 0010. One row per recording of a lesson (a lesson can be recorded more than
+# once: 1, 2, ...), from the moment it starts. The file itself lives under the recordings folder
+# (`safeclass.media.recording_files`); the row names it relative to that folder.
+
+
+class RecordingState(enum.StrEnum):
+    RECORDING = "recording"  # Janus is writing the raw files now
+    PROCESSING = "processing"  # stopped; the raw files are being made into one file
+    READY = "ready"  # the file is made and may be downloaded
+    FAILED = "failed"  # no file could be made; `failure` says why
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+    __table_args__ = (
+        UniqueConstraint("lesson_id", "number"),
+        Index("ix_recordings_school_ended", "school_id", "ended_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # No cascade: a lesson is never deleted while a recording of it (and its file) is kept.
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id"))
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    number: Mapped[int] = mapped_column(Integer)  # the lesson's recording number: 1, 2, ...
+    state: Mapped[RecordingState] = mapped_column(_enum(RecordingState, "recording_state"))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]  # retention counts from here; None while recording
+    started_by_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL")
+    )
+    # Why it stopped: "stopped" (by staff), "lesson_ended", "no_staff", "consent_withdrawn",
+    # "server_restarted".
+    stop_reason: Mapped[str | None] = mapped_column(String(40))
+    file_name: Mapped[str | None] = mapped_column(String(300))  # relative to the recordings folder
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    failure: Mapped[str | None] = mapped_column(Text)  # in plain words, for the lesson's page
+    tracks: Mapped[list[Any] | None] = mapped_column(JSON)  # the titles of the file's tracks
+
+    lesson: Mapped[Lesson] = relationship()
+    school: Mapped[School] = relationship()
+    started_by: Mapped[StaffMember | None] = relationship()

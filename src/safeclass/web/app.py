@@ -16,10 +16,12 @@ from starlette.staticfiles import StaticFiles
 from safeclass.actions.incidents import incident_store_hook
 from safeclass.actions.live import LiveLessons
 from safeclass.actions.practice import close_practice_rooms_after_restart, finish_practice_room
+from safeclass.actions.recordings import RecordingKeeper
 from safeclass.actions.retention import RetentionSchedule
 from safeclass.config import Config
 from safeclass.media.ice_servers import BrowserIceServers
 from safeclass.media.practice_pupils import PracticeRooms
+from safeclass.media.recording_files import recordings_root
 from safeclass.media.relay import MediaRelay
 from safeclass.media.server import MediaServer
 from safeclass.store.db import make_engine, make_session_factory
@@ -42,6 +44,7 @@ from safeclass.web.pages import (
     lesson_check,
     lesson_view,
     practice,
+    recordings,
     school_policy,
     signin,
     sso,
@@ -71,6 +74,7 @@ ROUTERS = (
     lesson_check.router,
     lesson_view.router,
     practice.router,
+    recordings.router,
 )
 
 
@@ -104,8 +108,21 @@ def create_app(
             ),
         )
     renderer = Renderer()
+    # Recordings (`actions.recordings`): a row stored with each start and stop, the file made
+    # after each stop, in the folder Janus records into; retention deletes both.
+    recording_keeper = RecordingKeeper(
+        session_factory,
+        media_server.recordings if media_server is not None else recordings_root(config.data_dir),
+        utc_now,
+    )
+    live.add_store_hook(recording_keeper.store_hook)
     retention = (
-        RetentionSchedule(session_factory, every=retention_every, now=utc_now)
+        RetentionSchedule(
+            session_factory,
+            every=retention_every,
+            now=utc_now,
+            recordings_root=recording_keeper.root,
+        )
         if retention_every is not None
         else None
     )
@@ -133,10 +150,17 @@ def create_app(
             # Janus first, so that the lessons rebuilt below get their rooms back.
             await media_server.start()
             live.add_listener(media_server.on_lesson_events)
+        # After the media server's listener: a recording's file is made once Janus has closed it.
+        live.add_listener(recording_keeper.on_lesson_events)
         try:
             restored = await live.restore()
             if restored:
                 log.info("rebuilt %d live lesson(s) from their logs", restored)
+            # After the lessons are rebuilt (which stops their recordings): what is left over was
+            # cut short when the server stopped.
+            recovered = await recording_keeper.recover()
+            if recovered:
+                log.info("preparing %d recording(s) left over from before", recovered)
             # The simulated pupils of practice rooms were in the process that stopped.
             await close_practice_rooms_after_restart(session_factory, live)
             ticking = asyncio.create_task(_tick_forever(live))
@@ -157,6 +181,7 @@ def create_app(
                     retaining.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await retaining
+                await recording_keeper.close()
         finally:
             if media_server is not None:
                 await media_server.stop()
@@ -170,6 +195,7 @@ def create_app(
     )
     app.state.incident_webhook = incident_webhook
     app.state.retention = retention
+    app.state.recordings = recording_keeper
     app.state.safeclass = WebContext(
         config=config,
         session_factory=session_factory,

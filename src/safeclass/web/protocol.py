@@ -155,6 +155,14 @@ class ResumeChatMessage(_Plain):
     type: Literal["resume_chat"]
 
 
+class StartRecordingMessage(_Plain):
+    type: Literal["start_recording"]
+
+
+class StopRecordingMessage(_Plain):
+    type: Literal["stop_recording"]
+
+
 class EndLessonMessage(_Plain):
     type: Literal["end_lesson"]
 
@@ -239,6 +247,8 @@ CommandMessage: TypeAlias = (
     | ResumeMessage
     | PauseChatMessage
     | ResumeChatMessage
+    | StartRecordingMessage
+    | StopRecordingMessage
     | EndLessonMessage
     | LeaveMessage
     | SetMicMessage
@@ -287,6 +297,8 @@ _PLAIN: dict[type[_Plain], type[c.Acting]] = {
     ResumeMessage: c.Resume,
     PauseChatMessage: c.PauseChat,
     ResumeChatMessage: c.ResumeChat,
+    StartRecordingMessage: c.StartRecording,
+    StopRecordingMessage: c.StopRecording,
     EndLessonMessage: c.EndLesson,
     LeaveMessage: c.Leave,
 }

@@ -42,8 +42,10 @@ from safeclass.domain.lesson.commands import (
     SendChat,
     SetCamera,
     SetMic,
+    StartRecording,
     StartScreenShare,
     StopCamera,
+    StopRecording,
     StopScreenShare,
     Suspend,
     Tick,
@@ -70,6 +72,7 @@ from safeclass.domain.lesson.events import (
     MicChanged,
     PhaseChanged,
     Reconnected,
+    RecordingChanged,
     Removed,
     RosterUpdated,
     ScreenShareChanged,
@@ -425,6 +428,8 @@ STAFF_ONLY_COMMANDS = (
     Remove,
     PauseChat,
     ResumeChat,
+    StartRecording,
+    StopRecording,
     EndLesson,
 )
 
@@ -541,6 +546,12 @@ def _decide_staff(
         if state.chat_paused == paused:
             return []
         return [ChatPauseChanged(at=at, paused=paused, by=by)]
+    if isinstance(command, StartRecording):
+        return _start_recording(state, actor, at)
+    if isinstance(command, StopRecording):
+        if not state.recording:
+            return []
+        return [_recording_stopped(state, at, "stopped", by=by, person=actor.person)]
     if isinstance(command, EndLesson):
         return [PhaseChanged(at=at, phase=Phase.ENDED, reason="ended_by_staff")]
     if isinstance(command, StartScreenShare):
@@ -605,6 +616,68 @@ def _revoke_share(target: Participant, by: str, at: datetime) -> list[AnyEvent]:
     return events
 
 
+def _start_recording(state: LessonState, actor: Participant, at: datetime) -> list[AnyEvent]:
+    _require(
+        state.rules.recording_allowed,
+        ReasonCode.RECORDING_NOT_ALLOWED,
+        "Recording is not allowed for this lesson.",
+    )
+    if state.recording:
+        return []
+    _require(
+        state.phase is Phase.OPEN,
+        ReasonCode.LESSON_NOT_RUNNING,
+        "A recording can start once the lesson is running.",
+    )
+    refusal = recording_refusal(state)
+    if refusal is not None:
+        raise refusal
+    return [
+        RecordingChanged(
+            at=at,
+            recording=True,
+            number=state.recording_number + 1,
+            by=actor.pid,
+            person=actor.person,
+            reason="started",
+        )
+    ]
+
+
+def recording_refusal(state: LessonState) -> Refusal | None:
+    """Why a recording may not start now because of who is in the lesson, or None."""
+    missing = sorted({p.display_name for p in state.not_recordable()})
+    if not missing:
+        return None
+    names = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+    return Refusal(
+        ReasonCode.NO_RECORDING_CONSENT,
+        f"Not recording: no parent or carer has said yes to recording for {names}. "
+        "Carry on without recording, or record once they have left.",
+    )
+
+
+def _recording_stopped(
+    state: LessonState, at: datetime, reason: str, *, by: str = SYSTEM, person: Person | None = None
+) -> RecordingChanged:
+    return RecordingChanged(
+        at=at, recording=False, number=state.recording_number, by=by, person=person, reason=reason
+    )
+
+
+def _recording_must_stop(state: LessonState) -> str | None:
+    """Why the rules stop a running recording now, or None while it may go on."""
+    if not state.recording:
+        return None
+    if state.phase is Phase.ENDED:
+        return "lesson_ended"
+    if state.phase is not Phase.OPEN:
+        return "no_staff"
+    if state.not_recordable():
+        return "consent_withdrawn"
+    return None
+
+
 def admission_refusal(state: LessonState, target: Participant) -> Refusal | None:
     """Why someone in the waiting room may not be let in now, or None when they may. Consent
     and the class list are checked again here, not only at the door."""
@@ -613,6 +686,12 @@ def admission_refusal(state: LessonState, target: Participant) -> Refusal | None
     unwelcome = _not_welcome(target.person, state.pupils, state.staff, state.guests)
     if unwelcome is not None:
         return unwelcome
+    if state.recording and not state.may_be_recorded(target.person):
+        return Refusal(
+            ReasonCode.NO_RECORDING_CONSENT,
+            f"No parent or carer has said yes to recording for {target.display_name}, so they "
+            "cannot come in while the lesson is being recorded. Stop the recording to let them in.",
+        )
     other = [p for p in state.participants_of(target.person) if p.pid != target.pid and p.in_room]
     if other:
         return Refusal(
@@ -819,8 +898,19 @@ def _checked(state: LessonState, sent: ChatSent, at: datetime) -> list[AnyEvent]
 
 def _consequences(before: LessonState, after: LessonState, at: datetime) -> list[AnyEvent]:
     """Events the rules add after a command: the phase follows who is in the room, pupils lose
-    screen-share grants when staff are gone, the room locks when everyone is in, and a lesson
-    without staff ends after the grace period."""
+    screen-share grants when staff are gone, the room locks when everyone is in, a lesson
+    without staff ends after the grace period, and a recording stops when the rules say so."""
+    events = _phase_consequences(before, after, at)
+    state = after
+    for event in events:
+        state = evolve(state, event)
+    stop = _recording_must_stop(state)
+    if stop is not None:
+        events.append(_recording_stopped(state, at, stop))
+    return events
+
+
+def _phase_consequences(before: LessonState, after: LessonState, at: datetime) -> list[AnyEvent]:
     events: list[AnyEvent] = []
     state = after
     if state.phase is Phase.ENDED:

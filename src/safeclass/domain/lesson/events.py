@@ -215,6 +215,20 @@ class ChatPauseChanged(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingChanged(Event):
+    """A recording started or stopped. Each has its number in the lesson (1, 2, ...): one file
+    each. `person` is the member of staff who asked; None when the rules stopped it (the lesson
+    ended, no staff were left, a pupil in the room lost their parent's yes to recording)."""
+
+    type: Literal["recording_changed"] = "recording_changed"
+    recording: bool
+    number: int
+    by: str
+    person: Person | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PhaseChanged(Event):
     type: Literal["phase_changed"] = "phase_changed"
     phase: Phase
@@ -251,6 +265,7 @@ LessonEvent: TypeAlias = (
     | ChatFlagged
     | MediaRefused
     | ChatPauseChanged
+    | RecordingChanged
     | PhaseChanged
     | CommandRefused
 )

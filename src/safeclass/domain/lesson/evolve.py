@@ -24,6 +24,7 @@ from safeclass.domain.lesson.events import (
     MicChanged,
     PhaseChanged,
     Reconnected,
+    RecordingChanged,
     Removed,
     RosterUpdated,
     ScreenShareChanged,
@@ -149,6 +150,13 @@ def evolve(state: LessonState, event: AnyEvent) -> LessonState:
         return replace(state, chat_count=event.message_id)
     if isinstance(event, ChatPauseChanged):
         return replace(state, chat_paused=event.paused)
+    if isinstance(event, RecordingChanged):
+        return replace(
+            state,
+            recording=event.recording,
+            recording_number=event.number,
+            recording_since=event.at if event.recording else None,
+        )
     if isinstance(event, PhaseChanged):
         held_since = event.at if event.phase is Phase.HELD else None
         ended_reason = event.reason if event.phase is Phase.ENDED else state.ended_reason

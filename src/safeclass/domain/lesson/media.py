@@ -50,6 +50,11 @@ class MediaPlan:
             participant.is_staff or participant.screen_share_granted
         )
 
+    def records(self, participant: Participant) -> bool:
+        """Whether this participant's publications go into the lesson's recording now (what
+        flows of them is still `publishes`: a silenced stream records nothing)."""
+        return self.state.phase is Phase.OPEN and self.state.recorded(participant)
+
     def receives(self, viewer: Participant, source: Participant, kind: MediaKind) -> bool:
         """Whether `viewer` may be given `source`'s stream of this kind."""
         if viewer.pid == source.pid or not viewer.in_room:

@@ -30,6 +30,8 @@ from safeclass.domain.policy import (
     PUPIL_VIDEO_VISIBILITY,
     PUPILS_JOIN_CAMERA_OFF,
     PUPILS_JOIN_MUTED,
+    RECORDING_ALLOWED,
+    RECORDING_EXCLUDES_PUPIL_VIDEO,
     SCREEN_SHARING,
     STAFF_ABSENCE_GRACE_SECONDS,
     AdmissionMode,
@@ -116,6 +118,9 @@ class RosterPupil:
     consent_reason: ReasonCode
     consent_message: str
     parent_mediated: bool
+    # A parent's yes to recording (CONSENT_REQUIRED_RECORDING cannot be switched off). Logs
+    # written before recording existed read back without it: nobody could be recorded then.
+    may_be_recorded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +151,8 @@ class LessonRules:
     chat_check_personal_info: ChatCheckAction = ChatCheckAction.BLOCK
     chat_check_profanity: ChatCheckAction = ChatCheckAction.BLOCK
     chat_extra_words: tuple[str, ...] = ()  # a school's own words, with the reviewed list
+    recording_allowed: bool = False
+    recording_excludes_pupils: bool = True  # pupils' cameras, sound and screens stay out
 
     def chat_check_action(self, kind: ChatCheckKind) -> ChatCheckAction:
         """What the policy does with a message holding this kind of finding."""
@@ -172,6 +179,8 @@ class LessonRules:
             chat_check_personal_info=policy.get(CHAT_CHECK_PERSONAL_INFO),
             chat_check_profanity=policy.get(CHAT_CHECK_PROFANITY),
             chat_extra_words=_chat_word_forms(policy.get(CHAT_EXTRA_WORDS)),
+            recording_allowed=policy.get(RECORDING_ALLOWED),
+            recording_excludes_pupils=policy.get(RECORDING_EXCLUDES_PUPIL_VIDEO),
         )
 
 
@@ -264,6 +273,9 @@ class LessonState:
     turned_away: tuple[TurnedAway, ...] = ()
     chat_count: int = 0
     ended_reason: str | None = None
+    recording: bool = False
+    recording_number: int = 0  # the number of the recording now, or of the last one
+    recording_since: datetime | None = None
 
     # Who is where. Derived, never stored, so they cannot drift from the participants.
 
@@ -342,6 +354,32 @@ class LessonState:
         if not participant.is_staff:
             return participant.screen_share_granted
         return self.rules.screen_sharing is not ScreenSharing.HOST_ONLY or self.is_host(participant)
+
+    def recorded(self, participant: Participant) -> bool:
+        """Whether this participant's media goes into the recording now: staff always; pupils
+        only where the lesson's rules take them in; guests never (no consent is asked of them)."""
+        if not self.recording or not participant.in_room:
+            return False
+        if participant.is_staff:
+            return True
+        return participant.person.role is Role.PUPIL and not self.rules.recording_excludes_pupils
+
+    def not_recordable(self) -> list[Participant]:
+        """Pupils in the lesson (admitted, even if their connection dropped) without a parent's
+        yes to recording: while any is here, no recording starts."""
+        return [
+            p
+            for p in self.participants.values()
+            if p.person.role is Role.PUPIL
+            and p.presence is Presence.ADMITTED
+            and not self.may_be_recorded(p.person)
+        ]
+
+    def may_be_recorded(self, person: Person) -> bool:
+        if person.role is not Role.PUPIL:
+            return True
+        pupil = self.pupils.get(person.id)
+        return pupil is not None and pupil.may_be_recorded
 
     def sharing(self) -> Participant | None:
         return next((p for p in self.participants.values() if p.screen_sharing), None)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from safeclass.domain.decisions import ReasonCode
-from safeclass.domain.lesson.decide import admission_refusal
+from safeclass.domain.lesson.decide import admission_refusal, recording_refusal
 from safeclass.domain.lesson.events import ChatFlagged
 from safeclass.domain.lesson.media import MediaKind, MediaPlan
 from safeclass.domain.lesson.model import (
@@ -78,6 +78,8 @@ def views_for(state: LessonState, pids: Iterable[str]) -> dict[str, dict[str, An
                 "suspended": state.suspended,
                 "chat_paused": state.chat_paused,
                 "ended_reason": state.ended_reason,
+                "recording": state.recording,
+                "recording_message": recording_words(state, viewer),
             },
             "you": _own(state, viewer),
             "media": _media(plan, viewer),
@@ -98,8 +100,55 @@ def views_for(state: LessonState, pids: Iterable[str]) -> dict[str, dict[str, An
     return views
 
 
+def recording_words(state: LessonState, viewer: Participant) -> str | None:
+    """What a participant is told while the lesson is being recorded."""
+    if not state.recording:
+        return None
+    if viewer.is_staff:
+        kept = (
+            "pupils' cameras and sound are left out"
+            if state.rules.recording_excludes_pupils
+            else ("pupils' cameras and sound are recorded too")
+        )
+        return f"This lesson is being recorded: staff video and sound and shared screens; {kept}."
+    if viewer.presence is Presence.WAITING and not state.may_be_recorded(viewer.person):
+        return (
+            "This lesson is being recorded just now, and your parent or carer has not said yes "
+            "to recording. You can come in when the recording stops: wait here, or leave."
+        )
+    if state.rules.recording_excludes_pupils and viewer.person.role is Role.PUPIL:
+        return (
+            "This lesson is being recorded. Only your teachers' video and sound and shared "
+            "screens are kept, not you."
+        )
+    return "This lesson is being recorded."
+
+
+def _recording_panel(state: LessonState) -> dict[str, Any]:
+    """The recording controls' state for staff."""
+    why_not: str | None = None
+    if not state.rules.recording_allowed:
+        why_not = "Recording is not allowed for this lesson."
+    elif not state.recording:
+        if state.phase is not Phase.OPEN:
+            why_not = "A recording can start once the lesson is running."
+        else:
+            refusal = recording_refusal(state)
+            why_not = refusal.message if refusal is not None else None
+    return {
+        "allowed": state.rules.recording_allowed,
+        "on": state.recording,
+        "number": state.recording_number,
+        "since": state.recording_since.isoformat() if state.recording_since else None,
+        "can_start": state.rules.recording_allowed and not state.recording and why_not is None,
+        "why_not": why_not,
+        "excludes_pupils": state.rules.recording_excludes_pupils,
+    }
+
+
 def _staff_panel(state: LessonState, plan: MediaPlan) -> dict[str, Any]:
     return {
+        "recording": _recording_panel(state),
         "in_room": [_person(p, full=True) for p in plan.present],
         "waiting": [_waiting(state, p) for p in state.waiting()],
         "turned_away": [

@@ -35,6 +35,7 @@ from safeclass.store.queries import (
 from safeclass.web.context import web_context
 from safeclass.web.pages.common import ObjectId, page_context, require_signed_in
 from safeclass.web.pages.guests import guest_section
+from safeclass.web.pages.recordings import recording_section
 from safeclass.web.pages.typed_codes import typed_code_section
 from safeclass.web.wording import day_bounds, school_today
 
@@ -201,6 +202,7 @@ def lesson_page(request: Request, lesson_id: ObjectId) -> Response:
                 may_run=may_run_lesson(signed_in.staff, lesson),
                 typed_code=typed_code_section(request, lesson),
                 guests=guest_section(request, session, signed_in.staff, lesson),
+                recordings=recording_section(session, signed_in.staff, lesson),
             ),
         )
 

@@ -43,6 +43,7 @@ from safeclass.web.forms import SubmittedForm, read_form
 from safeclass.web.lesson_door import open_to_join
 from safeclass.web.pages.common import page_context, require_signed_in, required_id
 from safeclass.web.pages.join_links import LANDING_HEADERS
+from safeclass.web.pages.recording_terms import recording_terms
 from safeclass.web.pages.typed_codes import code_page_url, server_url
 from safeclass.web.wording import format_time, format_when
 
@@ -344,6 +345,7 @@ def landing(request: Request, token: str) -> Response:
                 inviter=_inviter_name(session, invitation),
                 opens_at=lesson.starts_at - PUPILS_EARLY,
                 early_minutes=int(PUPILS_EARLY.total_seconds() // 60),
+                recording=recording_terms(lesson),
                 # The lesson page is at this link's own address, so the token goes nowhere new.
                 join_now=(
                     f"{LANDING_PREFIX}{token}/lesson"

@@ -69,6 +69,7 @@ from safeclass.web.pages.common import (
     require_signed_in,
     required_id,
 )
+from safeclass.web.pages.recording_terms import recording_terms
 from safeclass.web.pages.typed_codes import code_page_url, server_url
 
 router = APIRouter()
@@ -512,6 +513,12 @@ def landing(request: Request, token: str) -> Response:
                 },
                 "early": PUPILS_EARLY,
                 "early_minutes": int(PUPILS_EARLY.total_seconds() // 60),
+                # Only the lessons staff may record: what a recording keeps, and for how long.
+                "recording": {
+                    lesson.id: terms
+                    for lesson in lessons
+                    if (terms := recording_terms(lesson)) is not None
+                },
             },
             headers=LANDING_HEADERS,
         )

@@ -49,6 +49,7 @@ from safeclass.web.pages.join_links import (
     LINK_DOES_NOT_WORK,
     LINK_DOES_NOT_WORK_TITLE,
 )
+from safeclass.web.pages.recording_terms import RecordingTerms, recording_terms
 from safeclass.web.security_headers import BLUR_PAGE_HEADERS
 
 router = APIRouter()
@@ -69,6 +70,7 @@ class LessonRules:
     staff_chat: bool
     blur_default: bool
     watermark: bool
+    recording: RecordingTerms | None  # None: staff may not record this lesson
 
 
 def lesson_rules(lesson: Lesson) -> LessonRules:
@@ -81,6 +83,7 @@ def lesson_rules(lesson: Lesson) -> LessonRules:
         staff_chat=policy.get(PUPIL_TO_STAFF_CHAT),
         blur_default=policy.get(BLUR_PUPIL_DEFAULT),
         watermark=policy.get(VIEWER_WATERMARK),
+        recording=recording_terms(lesson),
     )
 
 

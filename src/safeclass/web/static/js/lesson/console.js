@@ -56,6 +56,13 @@ const parts = {
   lock: $("console-lock"),
   lockState: $("console-lock-state"),
   end: $("console-end"),
+  recording: $("console-recording"),
+  recordingBadge: $("console-recording-badge"),
+  recordingTime: $("console-recording-time"),
+  record: $("console-record"),
+  recordingState: $("console-recording-state"),
+  recordDialog: $("record-dialog"),
+  recordWhat: $("record-what"),
   admitNext: $("console-admit-next"),
   waitingCount: $("waiting-count"),
   waitingEmpty: $("waiting-empty"),
@@ -112,6 +119,7 @@ const lastZoneFor = new Map(); // command -> the zone (element) whose control se
 const flaggedMessageIds = new Set(); // chat messages the chat check let through, to mark them
 let removing = null; // {pid, name, zone} while the remove dialog is open
 let pendingRemoval = null; // {pid, name, url, timer} from "remove" until the engine answers
+let recordingTimer = null; // ticks the recording's running time once a second while it is on
 
 // --- Small helpers ----------------------------------------------------------------------------
 
@@ -264,6 +272,7 @@ function render(next) {
   renderPeople(people, live);
   renderMe(you, lesson, live);
   renderChatControls(lesson, live);
+  renderRecording(next.recording || null, lesson, live);
   renderVideos();
   announceChanges(before, next);
   if (pendingRemoval !== null) {
@@ -540,6 +549,68 @@ function renderChatControls(lesson, live) {
   parts.chatSend.disabled = !live;
 }
 
+// The recording control: only where the lesson's policy allows recording at all.
+function renderRecording(recording, lesson, live) {
+  const allowed = Boolean(recording && recording.allowed) && lesson.phase !== "ended";
+  parts.recording.hidden = !allowed;
+  const on = allowed && recording.on;
+  root.classList.toggle("console--recording", on);
+  parts.recordingBadge.hidden = !on;
+  if (!allowed) {
+    stopRecordingClock();
+    return;
+  }
+  if (on) {
+    parts.record.textContent = "Stop recording";
+    parts.record.className = "console-button console-button--end";
+    parts.record.disabled = !live;
+    parts.recordingState.textContent = lesson.recording_message || "This lesson is being recorded.";
+    startRecordingClock(recording.since);
+  } else {
+    stopRecordingClock();
+    parts.record.textContent = "Start recording";
+    parts.record.className = "console-button";
+    parts.record.disabled = !live || !recording.can_start;
+    parts.recordingState.textContent = recording.can_start ? "" : recording.why_not || "";
+  }
+}
+
+// Minutes and seconds since `since` (hours too, after the first), by this computer's clock.
+function runningTime(since) {
+  const seconds = Math.max(0, Math.floor((Date.now() - since.getTime()) / 1000));
+  const two = (n) => String(n).padStart(2, "0");
+  const hours = Math.floor(seconds / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  const rest = seconds % 60;
+  return hours > 0 ? `${hours}:${two(minutes)}:${two(rest)}` : `${minutes}:${two(rest)}`;
+}
+
+function startRecordingClock(iso) {
+  const since = iso ? new Date(iso) : null;
+  if (since === null || Number.isNaN(since.getTime())) {
+    stopRecordingClock();
+    return;
+  }
+  parts.recordingTime.dateTime = since.toISOString();
+  parts.recordingTime.title = `Started at ${clock(iso)}`;
+  const tick = () => {
+    parts.recordingTime.textContent = runningTime(since);
+  };
+  tick();
+  if (recordingTimer === null || recordingTimer.since !== iso) {
+    stopRecordingClock();
+    recordingTimer = { since: iso, id: setInterval(tick, 1000) };
+  }
+}
+
+function stopRecordingClock() {
+  if (recordingTimer !== null) {
+    clearInterval(recordingTimer.id);
+    recordingTimer = null;
+  }
+  parts.recordingTime.textContent = "";
+}
+
 // What changed since the last view, said out loud for screen-reader users.
 function announceChanges(before, next) {
   const waitingBefore = new Map((before ? before.waiting || [] : []).map((p) => [p.pid, p]));
@@ -590,6 +661,9 @@ function announceChanges(before, next) {
   }
   if (next.lesson.suspended !== before.lesson.suspended) {
     announce(next.lesson.suspended ? "Everything is suspended." : "The lesson has resumed.");
+  }
+  if (Boolean(next.lesson.recording) !== Boolean(before.lesson.recording)) {
+    announce(next.lesson.recording ? "Recording has started." : "The recording has stopped.");
   }
 }
 
@@ -828,6 +902,24 @@ parts.suspend.addEventListener("click", () => {
 parts.muteAll.addEventListener("click", () => command("mute_all", {}, zones.bar));
 parts.lock.addEventListener("click", () => {
   command(view.lesson.locked ? "unlock" : "lock", {}, zones.bar);
+});
+parts.record.addEventListener("click", () => {
+  if (view.recording && view.recording.on) {
+    command("stop_recording", {}, zones.bar);
+    return;
+  }
+  parts.recordWhat.textContent =
+    view.recording && view.recording.excludes_pupils
+      ? "The recording keeps staff video and sound and shared screens. Pupils' cameras and " +
+        "sound are not recorded."
+      : "The recording keeps everyone's video and sound, pupils' too, and shared screens.";
+  parts.recordDialog.showModal();
+});
+parts.recordDialog.addEventListener("close", () => {
+  if (parts.recordDialog.returnValue === "record") {
+    command("start_recording", {}, zones.bar);
+  }
+  parts.recordDialog.returnValue = "";
 });
 parts.end.addEventListener("click", () => parts.endDialog.showModal());
 parts.endDialog.addEventListener("close", () => {
@@ -1074,6 +1166,7 @@ function finish(words) {
   root.classList.add("console--ended");
   media.stopScreen();
   stopCamera();
+  stopRecordingClock();
   remoteStreams = new Map();
   connection.leave();
   announce("The lesson has ended.");

@@ -37,12 +37,21 @@ let chatWasPaused = null;
 
 // --- Saying things to screen readers, and showing one step at a time ---------------------------
 
+let announcing = null; // words said within the same moment, read out together
+
 function announce(text) {
   const announcer = $("announcer");
+  if (announcing !== null) {
+    // One view can change several things: say them all, not only the last.
+    announcing.push(text);
+    return;
+  }
+  announcing = [text];
   // Emptied first, so the same words said twice are announced twice.
   announcer.textContent = "";
   window.setTimeout(() => {
-    announcer.textContent = text;
+    announcer.textContent = announcing.join(" ");
+    announcing = null;
   }, 50);
 }
 
@@ -276,6 +285,23 @@ function onView(view) {
     showWaiting(view, modeBefore);
   } else {
     showEnd(mode, view);
+  }
+  showRecording(view, before, mode);
+}
+
+// The recording notice, in the waiting room and in the lesson: a red dot and the server's words
+// for this reader. Said out loud once when a recording starts, and once when it stops.
+function showRecording(view, before, mode) {
+  const lesson = view.lesson;
+  const on = Boolean(lesson.recording) && (mode === "lesson" || mode === "waiting");
+  const words = lesson.recording_message || "This lesson is being recorded.";
+  $("recording-words").textContent = on ? words : "";
+  $("recording-notice").hidden = !on;
+  const wasOn = before !== null && Boolean(before.lesson.recording);
+  if (on && !wasOn) {
+    announce(words);
+  } else if (!lesson.recording && wasOn && !finished) {
+    announce("The recording has stopped.");
   }
 }
 

@@ -1,0 +1,218 @@
+"""A lesson's recordings on its page, and their download: for the lesson's staff and the school's
+DSL only, as an attachment that is never cached, each download audited; a file missing from disk
+gives a page that says so."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from safeclass.actions.recordings import AUDIT_DOWNLOADED, FILE_MISSING, NOT_READY
+from safeclass.config import Config
+from safeclass.media.recording_files import recordings_root
+from safeclass.store.models import AuditEntry, Lesson, Recording, RecordingState
+from safeclass.web.pages.recordings import length_words
+from tests.web.conftest import ELM_TEACHER, OAK_ADMIN, OAK_DSL, OAK_TEACHER, World
+from tests.web.helpers import TestClient, sign_in
+
+
+def _add(
+    factory: sessionmaker[Session],
+    lesson_id: int,
+    number: int,
+    state: RecordingState,
+    *,
+    failure: str | None = None,
+) -> int:
+    with factory() as session:
+        lesson = session.get_one(Lesson, lesson_id)
+        done = state in (RecordingState.READY, RecordingState.FAILED, RecordingState.PROCESSING)
+        recording = Recording(
+            lesson_id=lesson_id,
+            school_id=lesson.school_id,
+            number=number,
+            state=state,
+            started_at=lesson.starts_at + timedelta(minutes=5),
+            ended_at=lesson.starts_at + timedelta(minutes=47) if done else None,
+            started_by_staff_id=lesson.host_id,
+            stop_reason="stopped" if done else None,
+            file_name=(
+                f"lesson-{lesson_id}-recording-{number}.webm"
+                if state is RecordingState.READY
+                else None
+            ),
+            size_bytes=4 if state is RecordingState.READY else None,
+            duration_seconds=2520.0 if state is RecordingState.READY else None,
+            failure=failure,
+        )
+        session.add(recording)
+        session.commit()
+        return recording.id
+
+
+def _file(config: Config, lesson_id: int, number: int) -> Path:
+    path = recordings_root(config.data_dir) / f"lesson-{lesson_id}-recording-{number}.webm"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"webm")
+    return path
+
+
+def _signed_in(app: FastAPI, email: str) -> TestClient:
+    client = TestClient(app, follow_redirects=False)
+    sign_in(client, email)
+    return client
+
+
+def test_the_lesson_page_lists_each_recording_and_its_state(
+    client: TestClient, session_factory: sessionmaker[Session], world: World
+) -> None:
+    ready = _add(session_factory, world.oak_lesson_id, 1, RecordingState.READY)
+    _add(session_factory, world.oak_lesson_id, 2, RecordingState.PROCESSING)
+    _add(
+        session_factory,
+        world.oak_lesson_id,
+        3,
+        RecordingState.FAILED,
+        failure="Nothing was recorded: no camera or microphone was on.",
+    )
+    _add(session_factory, world.oak_lesson_id, 4, RecordingState.RECORDING)
+    sign_in(client, OAK_TEACHER)
+
+    page = client.get(f"/admin/lessons/{world.oak_lesson_id}").text
+
+    assert f'href="/admin/recordings/{ready}/download"' in page
+    assert page.count(">Download</a>") == 1
+    assert "Being prepared" in page
+    assert "Could not be made: Nothing was recorded: no camera or microphone was on." in page
+    assert "Recording now" in page
+    assert "42 minutes" in page  # recording 1's length
+    assert "Stopped by staff" in page
+    assert "Tess Teacher" in page
+
+
+def test_staff_who_may_not_download_see_the_list_without_the_link(
+    app: FastAPI, session_factory: sessionmaker[Session], world: World
+) -> None:
+    _add(session_factory, world.oak_lesson_id, 1, RecordingState.READY)
+    with _signed_in(app, OAK_ADMIN) as admin:
+        page = admin.get(f"/admin/lessons/{world.oak_lesson_id}").text
+
+    assert "Recording 1" in page
+    assert ">Download</a>" not in page
+    assert "Ready" in page
+
+
+def test_a_lesson_that_may_not_be_recorded_and_was_not_shows_no_section(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, OAK_TEACHER)
+
+    page = client.get(f"/admin/lessons/{world.oak_lesson_id}").text
+
+    assert 'id="recordings"' not in page
+
+
+def _audit(factory: sessionmaker[Session]) -> list[tuple[int | None, dict[str, object]]]:
+    with factory() as session:
+        return [
+            (entry.actor_staff_id, entry.data)
+            for entry in session.scalars(
+                select(AuditEntry).where(AuditEntry.action == AUDIT_DOWNLOADED)
+            )
+        ]
+
+
+@pytest.mark.parametrize("email", [OAK_TEACHER, OAK_DSL])
+def test_the_download_is_an_uncached_attachment_and_audited(
+    app: FastAPI, config: Config, session_factory: sessionmaker[Session], world: World, email: str
+) -> None:
+    recording_id = _add(session_factory, world.oak_lesson_id, 1, RecordingState.READY)
+    _file(config, world.oak_lesson_id, 1)
+
+    with _signed_in(app, email) as client:
+        response = client.get(f"/admin/recordings/{recording_id}/download")
+
+    assert response.status_code == 200
+    assert response.content == b"webm"
+    assert response.headers["content-type"] == "video/webm"
+    assert response.headers["cache-control"] == "no-store"
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith("attachment;")
+    assert "-recording-1.webm" in disposition
+    [(actor, data)] = _audit(session_factory)
+    assert actor is not None
+    assert data == {"recording_id": recording_id, "lesson_id": world.oak_lesson_id, "number": 1}
+
+
+@pytest.mark.parametrize("email", [OAK_ADMIN, ELM_TEACHER])
+def test_others_get_page_not_found(
+    app: FastAPI, config: Config, session_factory: sessionmaker[Session], world: World, email: str
+) -> None:
+    recording_id = _add(session_factory, world.oak_lesson_id, 1, RecordingState.READY)
+    _file(config, world.oak_lesson_id, 1)
+
+    with _signed_in(app, email) as client:
+        response = client.get(f"/admin/recordings/{recording_id}/download")
+
+    assert response.status_code == 404
+    assert b"webm" not in response.content
+    assert _audit(session_factory) == []
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(
+    client: TestClient, session_factory: sessionmaker[Session], world: World
+) -> None:
+    recording_id = _add(session_factory, world.oak_lesson_id, 1, RecordingState.READY)
+
+    response = client.get(f"/admin/recordings/{recording_id}/download")
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/signin"
+
+
+def test_a_file_missing_on_disk_gives_a_clear_page(
+    client: TestClient, session_factory: sessionmaker[Session], world: World
+) -> None:
+    recording_id = _add(session_factory, world.oak_lesson_id, 1, RecordingState.READY)
+    sign_in(client, OAK_TEACHER)
+
+    response = client.get(f"/admin/recordings/{recording_id}/download")
+
+    assert response.status_code == 404
+    assert "text/html" in response.headers["content-type"]
+    assert FILE_MISSING.replace("'", "&#39;") in response.text
+    assert _audit(session_factory) == []
+
+
+def test_a_recording_being_prepared_cannot_be_downloaded_yet(
+    client: TestClient, session_factory: sessionmaker[Session], world: World
+) -> None:
+    recording_id = _add(session_factory, world.oak_lesson_id, 1, RecordingState.PROCESSING)
+    sign_in(client, OAK_TEACHER)
+
+    response = client.get(f"/admin/recordings/{recording_id}/download")
+
+    assert response.status_code == 409
+    assert NOT_READY in response.text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (0, "0 seconds"),
+        (1, "1 second"),
+        (59.4, "59 seconds"),
+        (60, "1 minute"),
+        (2520, "42 minutes"),
+        (3600, "1 hour"),
+        (3600 + 5 * 60 + 20, "1 hour 5 minutes"),
+        (2 * 3600 + 60, "2 hours 1 minute"),
+    ],
+)
+def test_lengths_read_plainly(seconds: float, words: str) -> None:
+    assert length_words(seconds) == words
