@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Path
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from safeclass.access import NotFoundError
 from safeclass.web.auth import SignedIn, SignInRequiredError, signed_in_from_request
-from safeclass.web.context import WebContext
-from safeclass.web.forms import SubmittedForm
+from safeclass.web.context import WebContext, web_context
+from safeclass.web.forms import SubmittedForm, read_form
+
+T = TypeVar("T")
+FormHandler = Callable[[WebContext, Request, SubmittedForm], T]
 
 # Ids in paths: positive and within a 64-bit integer, so a silly id is a plain "not found".
 MAX_ID = 2**63 - 1
@@ -49,3 +54,11 @@ def required_id(form: SubmittedForm, name: str) -> int:
     if value is None:
         raise NotFoundError(f"no {name}")
     return value
+
+
+async def handle_form(request: Request, handler: FormHandler[T]) -> T:
+    """A posted form: read it (within the size limits), then run `handler`, which works with the
+    database, in the threadpool so the event loop never waits on it."""
+    context = web_context(request)
+    form = await read_form(request)
+    return await run_in_threadpool(handler, context, request, form)

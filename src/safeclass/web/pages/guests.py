@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -39,9 +38,9 @@ from safeclass.store.models import GuestInvitation, Lesson, StaffMember
 from safeclass.web.auth import SignedIn
 from safeclass.web.context import WebContext, web_context
 from safeclass.web.csrf import FORM_FIELD, check_session_token
-from safeclass.web.forms import SubmittedForm, read_form
+from safeclass.web.forms import SubmittedForm
 from safeclass.web.lesson_door import open_to_join
-from safeclass.web.pages.common import page_context, require_signed_in, required_id
+from safeclass.web.pages.common import handle_form, page_context, require_signed_in, required_id
 from safeclass.web.pages.join_links import LANDING_HEADERS
 from safeclass.web.pages.recording_terms import recording_terms
 from safeclass.web.pages.typed_codes import code_page_url, server_url
@@ -147,11 +146,9 @@ def _lesson_url(lesson_id: int, done: str | None = None) -> str:
 
 @router.post(INVITE_PATH)
 async def invite(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    response, lesson_id = await run_in_threadpool(_invite, context, request, form)
+    response, lesson_id = await handle_form(request, _invite)
     if lesson_id is not None:
-        await tell_live_lesson(context.live, lesson_id)
+        await tell_live_lesson(web_context(request).live, lesson_id)
     return response
 
 
@@ -283,11 +280,9 @@ def invitation_email(
 
 @router.post(WITHDRAW_PATH)
 async def withdraw(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    response, lesson_id = await run_in_threadpool(_withdraw, context, request, form)
+    response, lesson_id = await handle_form(request, _withdraw)
     if lesson_id is not None:
-        await tell_live_lesson(context.live, lesson_id)
+        await tell_live_lesson(web_context(request).live, lesson_id)
     return response
 
 

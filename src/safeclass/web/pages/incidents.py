@@ -16,7 +16,6 @@ from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -53,11 +52,12 @@ from safeclass.store.models import Incident, IncidentState, Lesson
 from safeclass.web.auth import SignedIn
 from safeclass.web.context import WebContext, web_context
 from safeclass.web.csrf import FORM_FIELD, check_session_token
-from safeclass.web.forms import SubmittedForm, read_form
+from safeclass.web.forms import SubmittedForm
 from safeclass.web.incident_report import incident_pdf
 from safeclass.web.link_letters import csv_cell
 from safeclass.web.pages.common import (
     ObjectId,
+    handle_form,
     page_context,
     require_signed_in,
     required_id,
@@ -162,9 +162,7 @@ def new_incident(request: Request, lesson_id: ObjectId) -> Response:
 
 @router.post(REPORT_PATH)
 async def create_incident(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    response = await run_in_threadpool(_create, context, request, form)
+    response = await handle_form(request, _create)
     _wake(request)
     return response
 
@@ -347,9 +345,7 @@ def edit_page(request: Request, incident_id: ObjectId) -> Response:
 
 @router.post(EDIT_PATH)
 async def edit_incident(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    return await run_in_threadpool(_edit, context, request, form)
+    return await handle_form(request, _edit)
 
 
 def _edit(context: WebContext, request: Request, form: SubmittedForm) -> Response:
@@ -374,9 +370,7 @@ def _edit(context: WebContext, request: Request, form: SubmittedForm) -> Respons
 
 @router.post(STATE_PATH)
 async def set_state(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    response = await run_in_threadpool(_set_state, context, request, form)
+    response = await handle_form(request, _set_state)
     _wake(request)
     return response
 
@@ -405,9 +399,7 @@ def _set_state(context: WebContext, request: Request, form: SubmittedForm) -> Re
 
 @router.post(NOTES_PATH)
 async def note(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    return await run_in_threadpool(_note, context, request, form)
+    return await handle_form(request, _note)
 
 
 def _note(context: WebContext, request: Request, form: SubmittedForm) -> Response:

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -53,7 +52,7 @@ from safeclass.store.models import JoinLink, Lesson, Parent, Pupil, StaffMember
 from safeclass.web.auth import SignedIn
 from safeclass.web.context import WebContext, web_context
 from safeclass.web.csrf import FORM_FIELD, check_session_token
-from safeclass.web.forms import SubmittedForm, read_form
+from safeclass.web.forms import SubmittedForm
 from safeclass.web.lesson_door import open_to_join
 from safeclass.web.link_letters import (
     LinkSheetRow,
@@ -65,6 +64,7 @@ from safeclass.web.link_letters import (
 from safeclass.web.pages.common import (
     ObjectId,
     form_id,
+    handle_form,
     page_context,
     require_signed_in,
     required_id,
@@ -137,30 +137,22 @@ def lesson_links_page(request: Request, lesson_id: ObjectId) -> Response:
 
 @router.post("/admin/join-links/create")
 async def create_links(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    return await run_in_threadpool(_create_links, context, request, form)
+    return await handle_form(request, _create_links)
 
 
 @router.post("/admin/join-links/regenerate")
 async def regenerate(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    return await run_in_threadpool(_regenerate, context, request, form)
+    return await handle_form(request, _regenerate)
 
 
 @router.post("/admin/join-links/revoke")
 async def revoke(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    return await run_in_threadpool(_revoke, context, request, form)
+    return await handle_form(request, _revoke)
 
 
 @router.post("/admin/join-links/document")
 async def document(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    return await run_in_threadpool(_document, context, request, form)
+    return await handle_form(request, _document)
 
 
 def _create_links(context: WebContext, request: Request, form: SubmittedForm) -> Response:

@@ -16,7 +16,7 @@ from safeclass.web import auth
 from safeclass.web.context import WebContext, web_context
 from safeclass.web.csrf import FORM_FIELD, check_session_token
 from safeclass.web.forms import SubmittedForm, read_form
-from safeclass.web.pages.common import page_context
+from safeclass.web.pages.common import handle_form, page_context
 from safeclass.web.ratelimit import RateLimitDecision
 
 router = APIRouter()
@@ -129,9 +129,7 @@ def _sign_in(context: WebContext, request: Request, form: SubmittedForm) -> Resp
 
 @router.post("/signout")
 async def sign_out(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    return await run_in_threadpool(_sign_out, context, request, form)
+    return await handle_form(request, _sign_out)
 
 
 def _sign_out(context: WebContext, request: Request, form: SubmittedForm) -> Response:

@@ -29,7 +29,7 @@ from safeclass.store.models import Lesson
 from safeclass.web.context import WebContext, web_context
 from safeclass.web.csrf import FORM_FIELD, SIGN_IN_TOKEN_MAX_AGE_SECONDS, check_session_token
 from safeclass.web.forms import SubmittedForm, read_form
-from safeclass.web.pages.common import page_context, require_signed_in, required_id
+from safeclass.web.pages.common import handle_form, page_context, require_signed_in, required_id
 from safeclass.web.typed_entries import (
     ENTRY_TOKEN_MAX_AGE,
     MAX_TYPED_LENGTH,
@@ -291,9 +291,7 @@ def server_url(request: Request, config: Config) -> str:
 
 @router.post(MAKE_CODE_PATH)
 async def make_code(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    return await run_in_threadpool(_make_code, context, request, form)
+    return await handle_form(request, _make_code)
 
 
 def _make_code(context: WebContext, request: Request, form: SubmittedForm) -> Response:
