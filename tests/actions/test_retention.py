@@ -37,13 +37,19 @@ from safeclass.domain.lesson.events import (
     Removed,
 )
 from safeclass.domain.lesson.model import ChatTo, Person, Phase, Presence, Role, Via
-from safeclass.domain.policy import RETENTION_CHAT, RETENTION_LESSON_EVENTS
+from safeclass.domain.policy import (
+    RETENTION_CHAT,
+    RETENTION_CONSENT_EMAILS,
+    RETENTION_LESSON_EVENTS,
+)
 from safeclass.domain.retention import RecordType
 from safeclass.store import event_log
 from safeclass.store.models import (
     AttendanceRecord,
     AuditEntry,
     Consent,
+    ConsentMessage,
+    ConsentMessageState,
     Incident,
     IncidentNote,
     IncidentSource,
@@ -54,11 +60,13 @@ from safeclass.store.models import (
     Pupil,
     School,
     StaffMember,
+    WebhookDelivery,
 )
 from tests.store import records
 
 NOW = datetime(2028, 3, 1, 2, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
+TICK = timedelta(microseconds=1)
 TEACHER = Person(Role.STAFF, "7")
 AMY = Person(Role.PUPIL, "1")
 BEN = Person(Role.PUPIL, "2")
@@ -509,6 +517,134 @@ def test_sign_ins_keep_to_the_shortest_period_in_the_trust(world: World) -> None
     assert [(d.record_type, d.kept_for_days) for d in report.deletions] == [
         (RecordType.SIGN_IN, 30)
     ]
+
+
+# --- Emails to parents about consent, and messages to the school's safeguarding system.
+
+
+def _consent_email(world: World, school_id: int, state: ConsentMessageState, at: datetime) -> int:
+    with world.factory() as session:
+        message = ConsentMessage(
+            school_id=school_id,
+            parent_id=world.parent,
+            to_address="alex@example.org",
+            subject="Your permission for live lessons",
+            body="Dear Alex, [personal link: shown only when it was made]",
+            state=state,
+            created_at=at,
+            sent_at=at if state is ConsentMessageState.SENT else None,
+        )
+        session.add(message)
+        session.commit()
+        return message.id
+
+
+def test_consent_emails_go_a_year_after_they_were_made_whatever_became_of_them(
+    world: World,
+) -> None:
+    with world.factory() as session:
+        session.get_one(School, world.elm).policy_overrides = {RETENTION_CONSENT_EMAILS.key: 30}
+        session.commit()
+    year = 365 * DAY
+    gone = [_consent_email(world, world.oak, state, NOW - year) for state in ConsentMessageState]
+    gone.append(_consent_email(world, world.elm, ConsentMessageState.SENT, NOW - 30 * DAY))
+    kept = {
+        _consent_email(world, world.oak, ConsentMessageState.OUTBOX, NOW - year + TICK),
+        _consent_email(world, world.elm, ConsentMessageState.SENT, NOW - 30 * DAY + TICK),
+    }
+
+    counted = run_retention(world.factory, now=NOW, dry_run=True)
+    assert _count(world, ConsentMessage) == 6
+    report = run_retention(world.factory, now=NOW)
+
+    expected = [
+        (RecordType.CONSENT_EMAIL, world.oak, 3, 365),
+        (RecordType.CONSENT_EMAIL, world.elm, 1, 30),
+    ]
+    assert [(d.record_type, d.school_id, d.count, d.kept_for_days) for d in counted.deletions] == (
+        expected
+    )
+    assert [(d.record_type, d.school_id, d.count, d.kept_for_days) for d in report.deletions] == (
+        expected
+    )
+    with world.factory() as session:
+        assert set(session.scalars(select(ConsentMessage.id))) == kept
+    assert not kept & set(gone)
+    assert _audit(world) == [
+        (world.oak, {"record_type": "consent_email", "count": 3, "kept_for_days": 365}),
+        (world.elm, {"record_type": "consent_email", "count": 1, "kept_for_days": 30}),
+    ]
+
+
+def _message(
+    world: World,
+    incident: int,
+    *,
+    delivered_at: datetime | None = None,
+    gave_up_at: datetime | None = None,
+    attempts: int = 1,
+) -> int:
+    made = NOW - 400 * DAY
+    with world.factory() as session:
+        delivery = WebhookDelivery(
+            incident_id=incident,
+            school_id=world.oak,
+            event="incident.opened",
+            payload={"incident": {"id": incident}},
+            created_at=made,
+            attempts=attempts,
+            next_attempt_at=None if delivered_at or gave_up_at else made,
+            delivered_at=delivered_at,
+            gave_up_at=gave_up_at,
+            last_error="" if delivered_at else "The safeguarding system answered 503.",
+        )
+        session.add(delivery)
+        session.commit()
+        return delivery.id
+
+
+def test_safeguarding_messages_go_90_days_after_delivery_or_giving_up_and_waiting_ones_never(
+    world: World,
+) -> None:
+    still_open = _incident(world, closed_at=None, opened_at=NOW - 400 * DAY)
+    period = 90 * DAY
+    gone = {
+        _message(world, still_open, delivered_at=NOW - period),
+        _message(world, still_open, gave_up_at=NOW - period, attempts=5),
+    }
+    kept = {
+        _message(world, still_open, delivered_at=NOW - period + TICK),
+        _message(world, still_open, gave_up_at=NOW - period + TICK, attempts=5),
+        _message(world, still_open, attempts=0),  # waiting to be sent
+        _message(world, still_open, attempts=3),  # waiting to be tried again
+    }
+
+    report = run_retention(world.factory, now=NOW)
+
+    assert [(d.record_type, d.school_id, d.count) for d in report.deletions] == [
+        (RecordType.WEBHOOK_MESSAGE, world.oak, 2)
+    ]
+    with world.factory() as session:
+        assert set(session.scalars(select(WebhookDelivery.id))) == kept
+        assert session.get(Incident, still_open) is not None
+    assert not kept & gone
+    assert _audit(world) == [
+        (world.oak, {"record_type": "webhook_message", "count": 2, "kept_for_days": 90})
+    ]
+
+
+def test_a_safeguarding_message_goes_with_its_incident_and_is_not_counted_again(
+    world: World,
+) -> None:
+    closed = NOW - 9125 * DAY
+    incident = _incident(world, closed_at=closed, opened_at=closed - DAY)
+    _message(world, incident, delivered_at=closed - DAY)
+    _message(world, incident, attempts=2)  # still waiting: it goes with its incident all the same
+
+    report = run_retention(world.factory, now=NOW)
+
+    assert [(d.record_type, d.count) for d in report.deletions] == [(RecordType.INCIDENT, 1)]
+    assert _count(world, WebhookDelivery) == 0
 
 
 # --- Runs as a whole.

@@ -123,8 +123,10 @@ EXPECTED = (
     _retention("retention_chat_days", 90),
     _retention("retention_attendance_days", 730),
     _retention("retention_incidents_days", 9125),
+    _retention("retention_webhook_messages_days", 90),
     _retention("retention_recordings_days", 30),
     _retention("retention_withdrawn_consent_days", 365),
+    _retention("retention_consent_emails_days", 365),
     _retention("retention_sign_in_log_days", 90),
 )
 # fmt: on

@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 from safeclass.domain.policy import (
     RETENTION_ATTENDANCE,
     RETENTION_CHAT,
+    RETENTION_CONSENT_EMAILS,
     RETENTION_INCIDENTS,
     RETENTION_LESSON_EVENTS,
     RETENTION_RECORDINGS,
     RETENTION_SIGN_IN_LOG,
+    RETENTION_WEBHOOK_MESSAGES,
     RETENTION_WITHDRAWN_CONSENT,
     TrustPolicy,
     resolve,
@@ -29,6 +31,7 @@ from safeclass.domain.retention import (
     cutoff,
     expired,
     has_expired,
+    message_settled_at,
     register_outlives_log,
     trust_wide,
 )
@@ -49,8 +52,10 @@ def test_the_trust_defaults_are_the_policys_periods() -> None:
         RecordType.CHAT: 90,
         RecordType.ATTENDANCE: 730,
         RecordType.INCIDENT: 9125,
+        RecordType.WEBHOOK_MESSAGE: 90,
         RecordType.RECORDING: 30,
         RecordType.WITHDRAWN_CONSENT: 365,
+        RecordType.CONSENT_EMAIL: 365,
         RecordType.SIGN_IN: 90,
     }
     assert [RULES[t].setting for t in RecordType] == [
@@ -58,8 +63,10 @@ def test_the_trust_defaults_are_the_policys_periods() -> None:
         RETENTION_CHAT,
         RETENTION_ATTENDANCE,
         RETENTION_INCIDENTS,
+        RETENTION_WEBHOOK_MESSAGES,
         RETENTION_RECORDINGS,
         RETENTION_WITHDRAWN_CONSENT,
+        RETENTION_CONSENT_EMAILS,
         RETENTION_SIGN_IN_LOG,
     ]
 
@@ -94,15 +101,49 @@ def test_the_cutoff_is_now_less_the_period() -> None:
     assert cutoff(NOW, timedelta(days=90)) == NOW - timedelta(days=90)
 
 
+@pytest.mark.parametrize(
+    ("record_type", "days"),
+    [(RecordType.CONSENT_EMAIL, 365), (RecordType.WEBHOOK_MESSAGE, 90)],
+)
+@pytest.mark.parametrize(
+    ("short_by", "due"),
+    [(TICK, False), (timedelta(0), True), (-TICK, True)],
+)
+def test_consent_emails_and_safeguarding_messages_go_at_exactly_their_default_period(
+    record_type: RecordType, days: int, short_by: timedelta, due: bool
+) -> None:
+    record = Dated(key="it", school_id=1, since=NOW - timedelta(days=days) + short_by)
+
+    assert expired(record_type, [record], {1: DEFAULTS}, NOW) == (["it"] if due else [])
+
+
+@pytest.mark.parametrize(
+    ("delivered_at", "gave_up_at", "settled_at"),
+    [
+        (NOW - DAY, None, NOW - DAY),  # delivered
+        (None, NOW - 2 * DAY, NOW - 2 * DAY),  # given up on
+        (None, None, None),  # still waiting to be sent, or to be tried again: never due
+    ],
+)
+def test_a_safeguarding_message_is_counted_from_delivery_or_giving_up(
+    delivered_at: datetime | None, gave_up_at: datetime | None, settled_at: datetime | None
+) -> None:
+    assert message_settled_at(delivered_at, gave_up_at) == settled_at
+
+
+def test_a_safeguarding_message_still_waiting_is_never_due() -> None:
+    waiting = Dated(key="waiting", school_id=1, since=message_settled_at(None, None))
+
+    assert expired(RecordType.WEBHOOK_MESSAGE, [waiting], {1: DEFAULTS}, NOW + 36500 * DAY) == []
+
+
 # --- Property: over random ages and random school periods, exactly the expired ones are due. ---
 
 SCHOOL_IDS = (1, 2, 3)
 days_strategy = st.integers(min_value=1, max_value=36500)
-periods_strategy = st.builds(
-    lambda chat, log, recording: _periods(chat=chat, lesson_log=log, recording=recording),
-    days_strategy,
-    days_strategy,
-    days_strategy,
+# Every record type gets a random period of its own at each school.
+periods_strategy = st.fixed_dictionaries(dict.fromkeys(RecordType, days_strategy)).map(
+    RetentionPeriods
 )
 age_strategy = st.one_of(
     # Ages near the interesting boundaries as often as anywhere else.
@@ -122,7 +163,7 @@ record_strategy = st.tuples(
     records=st.lists(record_strategy, max_size=40),
     school_periods=st.tuples(*(periods_strategy for _ in SCHOOL_IDS)),
     trust_periods=periods_strategy,
-    record_type=st.sampled_from((RecordType.CHAT, RecordType.LESSON_LOG, RecordType.RECORDING)),
+    record_type=st.sampled_from(list(RecordType)),
 )
 def test_exactly_the_records_past_their_schools_period_are_due(
     records: list[tuple[int | None, timedelta | None]],

@@ -14,6 +14,9 @@ How the hard cases are handled (the reasons are in docs/privacy.md, "How deletio
   register is written out as `AttendanceRecord`s, in the same transaction, unless the attendance
   period has run out as well.
 - A lesson's log goes whole, counted from its last event, so no chain is left half there.
+- Messages to the school's safeguarding system are counted from when they were delivered or given
+  up on (one still waiting to be sent is never due), and also go with their incident.
+- Consent emails are counted from when they were made, whatever became of them.
 - Sign-ins belong to the trust, not to one school: they are kept for the shortest period the trust
   or any of its schools sets. No other audit entry is deleted by age.
 - A recording is a file and a row. The files (the recording and any raw files left of it) are
@@ -52,6 +55,7 @@ from safeclass.domain.retention import (
     RetentionPeriods,
     cutoff,
     expired,
+    message_settled_at,
     register_outlives_log,
     trust_wide,
 )
@@ -61,6 +65,7 @@ from safeclass.store.models import (
     AttendanceRecord,
     AuditEntry,
     Consent,
+    ConsentMessage,
     Incident,
     IncidentNote,
     IncidentState,
@@ -170,10 +175,20 @@ def run_retention(
     run = _Run(now=now, dry_run=dry_run, periods=periods, recordings_root=recordings_root)
 
     # Logs before chat (a log that goes takes its chat with it), and registers are kept before
-    # their logs go.
+    # their logs go. Incidents before their messages: a message that goes with its incident is
+    # counted there, not again.
     steps: list[tuple[_Step, int | None]] = [
         (step, school.id)
-        for step in (_lesson_logs, _chat, _attendance, _incidents, _recordings, _withdrawn_consent)
+        for step in (
+            _lesson_logs,
+            _chat,
+            _attendance,
+            _incidents,
+            _webhook_messages,
+            _recordings,
+            _withdrawn_consent,
+            _consent_emails,
+        )
         for school in schools
     ]
     if None in periods:
@@ -493,6 +508,31 @@ def _incidents(session: Session, run: _Run, school_id: int) -> Deletion | None:
     return _finish(session, run, deletion, delete_now)
 
 
+# --- Messages to the school's safeguarding system: counted from delivery or giving up. A message
+# still waiting to be sent is never deleted by age (it still goes with its incident).
+
+
+def _webhook_messages(session: Session, run: _Run, school_id: int) -> Deletion | None:
+    record_type = RecordType.WEBHOOK_MESSAGE
+    settled = func.coalesce(WebhookDelivery.delivered_at, WebhookDelivery.gave_up_at)
+    rows = session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.delivered_at, WebhookDelivery.gave_up_at).where(
+            WebhookDelivery.school_id == school_id,
+            settled <= run.cutoff(record_type, school_id),
+        )
+    ).all()
+    found = _due(
+        run,
+        record_type,
+        school_id,
+        [(i, message_settled_at(delivered, gave_up)) for i, delivered, gave_up in rows],
+    )
+    if found is None:
+        return None
+    due, deletion = found
+    return _finish(session, run, deletion, lambda: _delete_ids(session, WebhookDelivery, due))
+
+
 # --- Recordings: counted from their end; the files go first, then the rows.
 
 
@@ -552,6 +592,24 @@ def _withdrawn_consent(session: Session, run: _Run, school_id: int) -> Deletion 
     return _finish(session, run, deletion, lambda: _delete_ids(session, Consent, due))
 
 
+# --- Emails to parents about consent: counted from when each was made, sent or not.
+
+
+def _consent_emails(session: Session, run: _Run, school_id: int) -> Deletion | None:
+    record_type = RecordType.CONSENT_EMAIL
+    rows = session.execute(
+        select(ConsentMessage.id, ConsentMessage.created_at).where(
+            ConsentMessage.school_id == school_id,
+            ConsentMessage.created_at <= run.cutoff(record_type, school_id),
+        )
+    ).all()
+    found = _due(run, record_type, school_id, rows)
+    if found is None:
+        return None
+    due, deletion = found
+    return _finish(session, run, deletion, lambda: _delete_ids(session, ConsentMessage, due))
+
+
 # --- Sign-in records in the audit log (trust-wide).
 
 
@@ -594,8 +652,10 @@ _STEP_NAMES: dict[_Step, str] = {
     _chat: "Deleting chat",
     _attendance: "Deleting registers",
     _incidents: "Deleting closed incidents",
+    _webhook_messages: "Deleting messages to the safeguarding system",
     _recordings: "Deleting recordings",
     _withdrawn_consent: "Deleting withdrawn consent",
+    _consent_emails: "Deleting consent emails",
     _sign_ins: "Deleting sign-in records",
 }
 _STEP_NAMES_BY_TYPE: dict[RecordType, str] = {
@@ -603,7 +663,9 @@ _STEP_NAMES_BY_TYPE: dict[RecordType, str] = {
     RecordType.CHAT: _STEP_NAMES[_chat],
     RecordType.ATTENDANCE: _STEP_NAMES[_attendance],
     RecordType.INCIDENT: _STEP_NAMES[_incidents],
+    RecordType.WEBHOOK_MESSAGE: _STEP_NAMES[_webhook_messages],
     RecordType.RECORDING: _STEP_NAMES[_recordings],
     RecordType.WITHDRAWN_CONSENT: _STEP_NAMES[_withdrawn_consent],
+    RecordType.CONSENT_EMAIL: _STEP_NAMES[_consent_emails],
     RecordType.SIGN_IN: _STEP_NAMES[_sign_ins],
 }

@@ -704,6 +704,14 @@ RETENTION_INCIDENTS = _retention(
     "many keep these until the pupil is 25.",
     9125,
 )
+RETENTION_WEBHOOK_MESSAGES = _retention(
+    "retention_webhook_messages_days",
+    "Keep messages to your safeguarding system for",
+    "How long SafeClass keeps its copy of each message it sent to your school's safeguarding "
+    "system about an incident, counted from when it was sent (or when SafeClass stopped trying). "
+    "The incident itself is kept for its own time.",
+    90,
+)
 RETENTION_RECORDINGS = _retention(
     "retention_recordings_days",
     "Keep recordings for",
@@ -714,6 +722,13 @@ RETENTION_WITHDRAWN_CONSENT = _retention(
     "retention_withdrawn_consent_days",
     "Keep withdrawn consent for",
     "How long a consent record is kept after a parent withdraws it.",
+    365,
+)
+RETENTION_CONSENT_EMAILS = _retention(
+    "retention_consent_emails_days",
+    "Keep consent emails for",
+    "How long the school's copy of each email to a parent or carer about consent is kept, "
+    "counted from when the email was made, whether it was sent or not.",
     365,
 )
 RETENTION_SIGN_IN_LOG = _retention(
@@ -755,8 +770,10 @@ SETTINGS: tuple[Setting[Any], ...] = (
     RETENTION_CHAT,
     RETENTION_ATTENDANCE,
     RETENTION_INCIDENTS,
+    RETENTION_WEBHOOK_MESSAGES,
     RETENTION_RECORDINGS,
     RETENTION_WITHDRAWN_CONSENT,
+    RETENTION_CONSENT_EMAILS,
     RETENTION_SIGN_IN_LOG,
 )
 SETTINGS_BY_KEY: Mapping[str, Setting[Any]] = {setting.key: setting for setting in SETTINGS}

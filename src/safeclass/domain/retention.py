@@ -4,7 +4,8 @@ Each kind of record is kept for the period its school's effective policy sets (`
 `policy.py`), counted from a moment of its own (the table `RULES` says which), and is due for
 deletion from the instant that period has passed: a record kept for 90 days is due at exactly
 90 days, not a moment later. A record whose period has not started yet (consent that still
-stands, an incident still open, a recording still going on) is never due, however old it is.
+stands, an incident still open, a recording still going on, a message to the school's
+safeguarding system still waiting to be sent) is never due, however old it is.
 
 Pure: the times come in, the keys of the records that are due come out. `actions/retention.py`
 reads the records, asks here, deletes and writes the audit entries.
@@ -21,10 +22,12 @@ from typing import Generic, TypeVar
 from safeclass.domain.policy import (
     RETENTION_ATTENDANCE,
     RETENTION_CHAT,
+    RETENTION_CONSENT_EMAILS,
     RETENTION_INCIDENTS,
     RETENTION_LESSON_EVENTS,
     RETENTION_RECORDINGS,
     RETENTION_SIGN_IN_LOG,
+    RETENTION_WEBHOOK_MESSAGES,
     RETENTION_WITHDRAWN_CONSENT,
     EffectivePolicy,
     IntSetting,
@@ -38,8 +41,10 @@ class RecordType(enum.StrEnum):
     CHAT = "chat"
     ATTENDANCE = "attendance"
     INCIDENT = "incident"
+    WEBHOOK_MESSAGE = "webhook_message"
     RECORDING = "recording"
     WITHDRAWN_CONSENT = "withdrawn_consent"
+    CONSENT_EMAIL = "consent_email"
     SIGN_IN = "sign_in"
 
 
@@ -79,6 +84,13 @@ RULES: Mapping[RecordType, RetentionRule] = {
             "the incident, its notes and its messages for the school's safeguarding system",
         ),
         RetentionRule(
+            RecordType.WEBHOOK_MESSAGE,
+            RETENTION_WEBHOOK_MESSAGES,
+            "when the message was sent, or when sending it was given up (a message still waiting "
+            "to be sent is never deleted)",
+            "the copy of the message for the school's safeguarding system, and whether it was sent",
+        ),
+        RetentionRule(
             RecordType.RECORDING,
             RETENTION_RECORDINGS,
             "the end of the recording (a recording still going on is never deleted)",
@@ -89,6 +101,12 @@ RULES: Mapping[RecordType, RetentionRule] = {
             RETENTION_WITHDRAWN_CONSENT,
             "when the consent was withdrawn (consent that stands is never deleted)",
             "the consent record",
+        ),
+        RetentionRule(
+            RecordType.CONSENT_EMAIL,
+            RETENTION_CONSENT_EMAILS,
+            "when the email was made",
+            "the copy of the email (address, subject and text) and whether it was sent",
         ),
         RetentionRule(
             RecordType.SIGN_IN,
@@ -177,3 +195,12 @@ def register_outlives_log(
     the attendance period has run out too (a school that keeps attendance no longer than the log
     has nothing to keep)."""
     return not has_expired(lesson_ended_at, periods.period(RecordType.ATTENDANCE), now)
+
+
+def message_settled_at(
+    delivered_at: datetime | None, gave_up_at: datetime | None
+) -> datetime | None:
+    """When a message to the school's safeguarding system started its retention period: when it
+    was delivered, or when sending it was given up. None while it is still waiting to be sent (or
+    to be tried again), so such a message is never due."""
+    return delivered_at if delivered_at is not None else gave_up_at
