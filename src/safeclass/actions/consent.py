@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from safeclass.access import NotFoundError, may_see_parent_contacts
 from safeclass.actions.audit import record_audit
@@ -131,6 +131,23 @@ def children_at_school(session: Session, parent: Parent, school: School) -> list
             select(Pupil)
             .join(ParentLink, ParentLink.pupil_id == Pupil.id)
             .where(ParentLink.parent_id == parent.id, Pupil.school_id == school.id)
+            .order_by(Pupil.last_name, Pupil.first_name, Pupil.id)
+        )
+    )
+
+
+def pupils_of_school(session: Session, school: School) -> list[Pupil]:
+    """Every pupil of this school, by name, with their classes, parents and carers and consent
+    records read in a few queries (the whole school's register reads them all)."""
+    return list(
+        session.scalars(
+            select(Pupil)
+            .where(Pupil.school_id == school.id)
+            .options(
+                selectinload(Pupil.class_groups),
+                selectinload(Pupil.parent_links).selectinload(ParentLink.parent),
+                selectinload(Pupil.consents),
+            )
             .order_by(Pupil.last_name, Pupil.first_name, Pupil.id)
         )
     )

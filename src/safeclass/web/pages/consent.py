@@ -9,15 +9,18 @@ reads its roster again (`LiveLessons.consent_changed`), so a withdrawal takes th
 the waiting room (or the room) at once.
 
 Staff: a class's consent page (counts, who cannot join and why, each parent's consent link), the
-consent register of a class as CSV, new consent links delivered as printed letters or by email,
-the school's outbox of emails, and (trust admins) the page that publishes a new version of the
-words. A new link's token is shown once, in the answer that made it; the letters download posts
-the tokens back, and the server checks each against its stored hash, as for join links.
+consent register of a class or of the whole school as CSV, new consent links delivered as printed
+letters or by email, the school's outbox of emails, and (trust admins) the page that publishes a
+new version of the words. A new link's token is shown once, in the answer that made it; the
+letters download posts the tokens back, and the server checks each against its stored hash, as
+for join links.
 """
 
 from __future__ import annotations
 
 import email.utils
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -51,6 +54,7 @@ from safeclass.actions.consent import (
     parents_of_class,
     publish_consent_text,
     pupil_records,
+    pupils_of_school,
     record_message,
     revoke_consent_link,
     school_messages,
@@ -91,11 +95,13 @@ from safeclass.web.mail import Mailer, SmtpMailer
 from safeclass.web.pages.common import (
     ObjectId,
     form_id,
+    handle_form,
     page_context,
     require_signed_in,
     required_id,
 )
 from safeclass.web.pages.typed_codes import server_url
+from safeclass.web.wording import SCHOOL_TIMEZONE
 
 router = APIRouter()
 
@@ -447,47 +453,103 @@ def class_consent_csv(request: Request, class_group_id: ObjectId) -> Response:
     )
 
 
+@router.get("/admin/schools/{school_id}/consent.csv")
+def school_consent_csv(request: Request, school_id: ObjectId) -> Response:
+    """The whole school's consent register, for the same staff as a class's register."""
+    context = web_context(request)
+    with context.session_factory() as session:
+        signed_in = require_signed_in(session, request, context)
+        school = access_school(session, signed_in.staff, school_id)
+        if not may_see_parent_contacts(signed_in.staff, school):
+            raise NotFoundError(f"Consent register of school {school_id}")
+        content = consent_csv(school_register_rows(session, school))
+        file_name = school_register_file_name(school, context.now())
+    return Response(
+        content,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{file_name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 def register_rows(session: Session, class_group: ClassGroup) -> list[RegisterRow]:
-    """Each pupil, each scope: every record from a parent or carer linked now (newest first),
-    or one row saying there is none; each row with the pupil's status now."""
+    """Each pupil of the class, by name, each scope: every record from a parent or carer linked
+    now (newest first), or one row saying there is none; each row with the pupil's status now."""
     texts = current_texts(session, class_group.school.trust_id)
     rows: list[RegisterRow] = []
     for pupil in sorted(class_group.pupils, key=lambda p: (p.last_name, p.first_name, p.id)):
-        linked = {pl.parent_id: pl.parent for pl in pupil.parent_links}
-        for scope in ConsentScope:
-            current = texts[scope].version if scope in texts else None
-            status = consent_status(pupil_records(pupil), scope, current)
-            base = RegisterRow(
-                pupil.first_name,
-                pupil.last_name,
-                class_group.name,
-                pupil.year_group,
-                scope,
-                status,
-            )
-            records = sorted(
-                (c for c in pupil.consents if c.scope is scope and c.parent_id in linked),
-                key=lambda c: (c.withdrawn_at or c.given_at, c.id),
-                reverse=True,
-            )
-            if not records:
-                rows.append(base)
-            for record in records:
-                rows.append(
-                    RegisterRow(
-                        base.pupil_first_name,
-                        base.pupil_last_name,
-                        base.class_name,
-                        base.year_group,
-                        scope,
-                        status,
-                        parent_name=linked[record.parent_id].display_name,
-                        text_version=record.text_version,
-                        given_at=record.given_at,
-                        withdrawn_at=record.withdrawn_at,
-                        withdrawn_by=_withdrawn_by(record, linked),
-                    )
+        rows.extend(_pupil_register_rows(pupil, class_group.name, texts))
+    return rows
+
+
+def school_register_rows(session: Session, school: School) -> list[RegisterRow]:
+    """Each pupil of the school once, as in a class's register, with all their classes in one
+    cell (by name); sorted by their first class, then by name. Pupils in no class come last."""
+    texts = current_texts(session, school.trust_id)
+    rows: list[RegisterRow] = []
+    for pupil in sorted(pupils_of_school(session, school), key=_by_class_then_name):
+        class_names = CLASS_NAMES_JOINED.join(group.name for group in pupil.class_groups)
+        rows.extend(_pupil_register_rows(pupil, class_names, texts))
+    return rows
+
+
+CLASS_NAMES_JOINED = "; "
+
+
+def _by_class_then_name(pupil: Pupil) -> tuple[bool, str, str, str, int]:
+    first_class = pupil.class_groups[0].name if pupil.class_groups else ""
+    return not pupil.class_groups, first_class, pupil.last_name, pupil.first_name, pupil.id
+
+
+def school_register_file_name(school: School, now: datetime) -> str:
+    """ASCII only, from the school's short name and today's date where the school is, so every
+    browser keeps it and no header can be broken by it."""
+    plain = unicodedata.normalize("NFKD", school.slug).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "school"
+    return f"consent-{slug}-{now.astimezone(SCHOOL_TIMEZONE):%Y-%m-%d}.csv"
+
+
+def _pupil_register_rows(
+    pupil: Pupil, class_name: str, texts: dict[ConsentScope, ConsentText]
+) -> list[RegisterRow]:
+    linked = {pl.parent_id: pl.parent for pl in pupil.parent_links}
+    rows: list[RegisterRow] = []
+    for scope in ConsentScope:
+        current = texts[scope].version if scope in texts else None
+        status = consent_status(pupil_records(pupil), scope, current)
+        base = RegisterRow(
+            pupil.first_name,
+            pupil.last_name,
+            class_name,
+            pupil.year_group,
+            scope,
+            status,
+        )
+        records = sorted(
+            (c for c in pupil.consents if c.scope is scope and c.parent_id in linked),
+            key=lambda c: (c.withdrawn_at or c.given_at, c.id),
+            reverse=True,
+        )
+        if not records:
+            rows.append(base)
+        for record in records:
+            rows.append(
+                RegisterRow(
+                    base.pupil_first_name,
+                    base.pupil_last_name,
+                    base.class_name,
+                    base.year_group,
+                    scope,
+                    status,
+                    parent_name=linked[record.parent_id].display_name,
+                    text_version=record.text_version,
+                    given_at=record.given_at,
+                    withdrawn_at=record.withdrawn_at,
+                    withdrawn_by=_withdrawn_by(record, linked),
                 )
+            )
     return rows
 
 
@@ -513,23 +575,17 @@ class NewLinkRow:
 
 @router.post("/admin/consent/links")
 async def make_links(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    return await run_in_threadpool(_make_links, context, request, form)
+    return await handle_form(request, _make_links)
 
 
 @router.post("/admin/consent/letters")
 async def letters(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    return await run_in_threadpool(_letters, context, request, form)
+    return await handle_form(request, _letters)
 
 
 @router.post("/admin/consent/revoke")
 async def revoke(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    return await run_in_threadpool(_revoke, context, request, form)
+    return await handle_form(request, _revoke)
 
 
 def _make_links(context: WebContext, request: Request, form: SubmittedForm) -> Response:
@@ -794,12 +850,10 @@ def texts_page(request: Request) -> Response:
 
 @router.post("/admin/consent-texts")
 async def publish(request: Request) -> Response:
-    context = web_context(request)
-    form = await read_form(request)
-    response, trust_pupils = await run_in_threadpool(_publish, context, request, form)
+    response, trust_pupils = await handle_form(request, _publish)
     if trust_pupils:
         # Every child whose parents agreed to the old words now needs their yes to the new ones.
-        await context.live.consent_changed(trust_pupils)
+        await web_context(request).live.consent_changed(trust_pupils)
     return response
 
 
