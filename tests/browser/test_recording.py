@@ -14,8 +14,10 @@ from safeclass.domain.consent import ConsentScope
 from safeclass.store.models import Consent, ParentLink, Pupil
 from safeclass.timeutil import utc_now
 from tests.browser.axe import assert_accessible
-from tests.browser.conftest import LiveServer, PageFactory
+from tests.browser.conftest import LiveServer, PageFactory, save_screenshot
+from tests.browser.simulated_pupils import give_consent
 from tests.browser.test_console import open_console, school_policy
+from tests.browser.test_whole_lesson import in_the_lesson, pupil_joins
 
 pytestmark = pytest.mark.browser
 
@@ -51,7 +53,9 @@ def test_the_teacher_records_and_the_pupil_sees_it_while_it_runs(
     live_server: LiveServer, new_page: PageFactory
 ) -> None:
     school_policy(live_server, recording_allowed=True)
-    recording_consent(live_server, "Amy")
+    give_consent(live_server, "Ben")
+    for pupil in ("Amy", "Ben"):
+        recording_consent(live_server, pupil)
     console = open_console(new_page, live_server)
     start = console.get_by_role("button", name="Start recording")
     expect(start).to_be_enabled()
@@ -66,6 +70,11 @@ def test_the_teacher_records_and_the_pupil_sees_it_while_it_runs(
     amy.get_by_role("button", name="Go to the waiting room").click()
     console.get_by_role("button", name="Let in Amy Adams").click()
     expect(amy.locator("#step-lesson")).to_be_visible()
+    # Ben too, so that the lesson runs (one pupil alone with one teacher would hold it).
+    ben = pupil_joins(new_page, live_server, "Ben")
+    console.get_by_role("button", name="Let in Ben Brown").click()
+    in_the_lesson(ben)
+    console.get_by_role("button", name="Turn my camera on").click()
     notice = amy.locator("#recording-notice")
     expect(notice).to_be_hidden()
 
@@ -89,6 +98,8 @@ def test_the_teacher_records_and_the_pupil_sees_it_while_it_runs(
     expect(amy.locator("#announcer")).to_contain_text("This lesson is being recorded.")
     assert_accessible(console)
     assert_accessible(amy)
+    save_screenshot(amy, "pupil-recording")
+    save_screenshot(console, "console-recording")
 
     # Stop: the notice goes, and Amy is told.
     stop.click()
