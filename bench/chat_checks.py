@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import results as bench_results
 from safeclass.domain.chat_checks import ChatCheckKind, chat_checker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,10 +58,7 @@ SETS = {
     "main": DATA / "chat_messages.jsonl",
     "held out": DATA / "chat_messages_holdout.jsonl",
 }
-RESULTS = ROOT / "docs" / "benchmarks.md"
-SECTION_START = "<!-- bench/chat_checks.py: start -->"
-SECTION_END = "<!-- bench/chat_checks.py: end -->"
-INTRO = "# Benchmarks\n"
+RESULTS = bench_results.RESULTS
 
 PERSONAL = frozenset(kind for kind in ChatCheckKind if kind.personal)
 RECALL_TARGET = 0.95
@@ -427,17 +425,10 @@ written down) and takes a school's own words on top (`LessonRules.chat_extra_wor
 
 
 def write_section(body: str) -> None:
-    section = f"{SECTION_START}\n{SECTION_TITLE}\n{body}{SECTION_END}\n"
-    text = RESULTS.read_text() if RESULTS.exists() else INTRO
-    if SECTION_START in text:
-        head, _, rest = text.partition(SECTION_START)
-        _, found, tail = rest.partition(SECTION_END)
-        if not found:
-            raise BenchError(f"{RESULTS} has the start of this section but not its end")
-        text = head + section + tail.removeprefix("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    try:
+        bench_results.write_section("chat_checks.py", SECTION_TITLE, body)
+    except bench_results.SectionError as error:
+        raise BenchError(str(error)) from error
 
 
 def main(argv: Sequence[str] | None = None) -> None:

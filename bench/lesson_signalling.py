@@ -57,6 +57,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
+import results as bench_results
 from safeclass.actions.live import LiveLessons
 from safeclass.config import Config
 from safeclass.domain.consent import ConsentScope
@@ -87,10 +88,8 @@ from safeclass.web.lesson_socket import PER_SECOND
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "docs" / "benchmarks.md"
+RESULTS = bench_results.RESULTS
 SERVERS = ROOT / "bench" / "servers.py"
-SECTION_START = "<!-- bench/lesson_signalling.py: start -->"
-SECTION_END = "<!-- bench/lesson_signalling.py: end -->"
 
 YEAR_GROUP = 7  # old enough to join through their own link (no parent needed)
 SEND_INTERVAL = 1 / PER_SECOND  # the protocol's steady rate per connection
@@ -908,15 +907,6 @@ def _paragraph(text: str) -> str:
     return textwrap.fill(text, width=100, break_on_hyphens=False) + "\n"
 
 
-INTRO = """# Benchmarks
-
-Speed and memory targets for SafeClass, measured by the scripts under `bench/`. Each section below
-is written by its script's `--write` option and says the exact command, the date and the machine of
-the run it shows. The numbers are what that run measured, nothing else; these machines are noisy,
-so every benchmark measures a baseline in the same run and the comparison with it matters more
-than the absolute figures. Re-run the command to check them on your own machine.
-"""
-
 SECTION_TITLE = """## Lesson signalling (`bench/lesson_signalling.py`)
 
 How quickly a change in a live lesson reaches every participant, through the real app, engine, log
@@ -927,17 +917,10 @@ admission take, the server's memory, and how many events a second the engine dec
 
 
 def write_section(body: str) -> None:
-    section = f"{SECTION_START}\n{SECTION_TITLE}\n{body}{SECTION_END}\n"
-    text = RESULTS.read_text() if RESULTS.exists() else INTRO
-    if SECTION_START in text:
-        head, _, rest = text.partition(SECTION_START)
-        _, found, tail = rest.partition(SECTION_END)
-        if not found:
-            raise BenchError(f"{RESULTS} has the start of this section but not its end")
-        text = head + section + tail.removeprefix("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    try:
+        bench_results.write_section("lesson_signalling.py", SECTION_TITLE, body)
+    except bench_results.SectionError as error:
+        raise BenchError(str(error)) from error
 
 
 def _progress(message: str) -> None:

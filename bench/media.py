@@ -90,6 +90,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import uvicorn
 
 import lesson_signalling
+import results as bench_results
 import servers
 from lesson_signalling import Setup, _paragraph, _version, build_school
 from safeclass.media.janus_client import HandleEvent, JanusClient, JanusHandle, JanusSession
@@ -108,9 +109,7 @@ if TYPE_CHECKING:
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 THIS = Path(__file__).resolve()
-RESULTS = ROOT / "docs" / "benchmarks.md"
-SECTION_START = "<!-- bench/media.py: start -->"
-SECTION_END = "<!-- bench/media.py: end -->"
+RESULTS = bench_results.RESULTS
 
 NETNS_ADDRESS = "10.77.0.1"  # what scripts/in-test-netns exports as SAFECLASS_TEST_NETNS
 NETNS_INTERFACES = {"lo", "sca", "scb"}
@@ -2093,17 +2092,10 @@ run in separate processes, so each process's CPU and memory are its own.
 
 
 def write_section(body: str) -> None:
-    section = f"{SECTION_START}\n{SECTION_TITLE}\n{body}{SECTION_END}\n"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    if SECTION_START in text:
-        head, _, rest = text.partition(SECTION_START)
-        _, found, tail = rest.partition(SECTION_END)
-        if not found:
-            raise BenchError(f"{RESULTS} has the start of this section but not its end")
-        text = head + section + tail.removeprefix("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    try:
+        bench_results.write_section("media.py", SECTION_TITLE, body)
+    except bench_results.SectionError as error:
+        raise BenchError(str(error)) from error
 
 
 def why_it_cannot_run() -> str | None:

@@ -71,6 +71,7 @@ from sqlalchemy.orm import Session
 from websockets.asyncio.client import connect
 from websockets.typing import Origin
 
+import results as bench_results
 from safeclass import codes
 from safeclass.actions.join_links import LinkScope, issue_missing_links
 from safeclass.actions.typed_codes import TYPED_CODE_LOCKED, TYPED_ENTRY, issue_lesson_code
@@ -103,9 +104,7 @@ from safeclass.web.typed_entries import (
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "docs" / "benchmarks.md"
-SECTION_START = "<!-- bench/war_dial.py: start -->"
-SECTION_END = "<!-- bench/war_dial.py: end -->"
+RESULTS = bench_results.RESULTS
 YEAR_GROUP = 7  # joins on their own link, so typed codes are for them
 SERVER_START_SECONDS = 30.0
 WAIT_SECONDS = 15.0
@@ -742,17 +741,10 @@ for every step.
 
 
 def write_section(body: str) -> None:
-    section = f"{SECTION_START}\n{SECTION_TITLE}\n{body}{SECTION_END}\n"
-    text = RESULTS.read_text()
-    if SECTION_START in text:
-        head, _, rest = text.partition(SECTION_START)
-        _, found, tail = rest.partition(SECTION_END)
-        if not found:
-            raise BenchError(f"{RESULTS} has the start of this section but not its end")
-        text = head + section + tail.removeprefix("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    try:
+        bench_results.write_section("war_dial.py", SECTION_TITLE, body)
+    except bench_results.SectionError as error:
+        raise BenchError(str(error)) from error
 
 
 # --- Running it ----------------------------------------------------------------------------------
