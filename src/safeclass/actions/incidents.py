@@ -451,27 +451,19 @@ def _open_for_removal(
     if existing is not None:
         return existing
     remover = _staff_of(session, lesson_log, event.by)
-    timeline, chat, log_hash = lesson_log.snapshot(event.at)
     about = _about(lesson_log, event.pid)
-    incident = Incident(
-        school_id=lesson.school_id,
-        lesson_id=lesson.id,
-        lesson_title=lesson.title,
+    incident = _opened_by_server(
+        lesson,
+        lesson_log,
+        seq,
+        event.at,
         source=IncidentSource.REMOVAL,
-        source_event_seq=seq,
-        state=IncidentState.NEW,
         category=None,
         description=f'Reason given when removing: "{event.reason}"' if event.reason else "",
         people_involved=about["about_name"] or "",
         actions_taken=REMOVED_ACTION,
         reported_by_staff_id=remover.id if remover is not None else None,
         reported_by_name=remover.display_name if remover is not None else SAFECLASS,
-        occurred_at=event.at,
-        opened_at=event.at,
-        updated_at=event.at,
-        timeline=timeline,
-        chat=chat,
-        log_hash=log_hash,
         **about,
     )
     _open(session, incident, remover, webhook)
@@ -518,15 +510,13 @@ def _record_chat_check(
         )
         _audit(session, CHAT_CHECK_ADDED, open_one, None, {"seq": seq})
         return open_one
-    timeline, chat, log_hash = lesson_log.snapshot(event.at)
     only_language = all(kind is ChatCheckKind.PROFANITY for kind in event.kinds)
-    incident = Incident(
-        school_id=lesson.school_id,
-        lesson_id=lesson.id,
-        lesson_title=lesson.title,
+    incident = _opened_by_server(
+        lesson,
+        lesson_log,
+        seq,
+        event.at,
         source=IncidentSource.CHAT_CHECK,
-        source_event_seq=seq,
-        state=IncidentState.NEW,
         category="language" if only_language else "personal_details",
         description=(
             f"The chat check found {kinds_words(kinds)} in a message from "
@@ -540,16 +530,31 @@ def _record_chat_check(
         ),
         reported_by_staff_id=None,
         reported_by_name=SAFECLASS,
-        occurred_at=event.at,
-        opened_at=event.at,
-        updated_at=event.at,
-        timeline=timeline,
-        chat=chat,
-        log_hash=log_hash,
         **_about(lesson_log, event.pid),
     )
     _open(session, incident, None, webhook)
     return incident
+
+
+def _opened_by_server(
+    lesson: Lesson, lesson_log: LessonLog, seq: int, at: datetime, **fields: Any
+) -> Incident:
+    """A new incident about the lesson event at `seq`, with the timeline and the chat around it."""
+    timeline, chat, log_hash = lesson_log.snapshot(at)
+    return Incident(
+        school_id=lesson.school_id,
+        lesson_id=lesson.id,
+        lesson_title=lesson.title,
+        source_event_seq=seq,
+        state=IncidentState.NEW,
+        occurred_at=at,
+        opened_at=at,
+        updated_at=at,
+        timeline=timeline,
+        chat=chat,
+        log_hash=log_hash,
+        **fields,
+    )
 
 
 def _open(
