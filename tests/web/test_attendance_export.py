@@ -6,53 +6,26 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from safeclass.actions.live import LiveLessons
 from safeclass.actions.retention import run_retention
-from safeclass.config import Config
 from safeclass.store import event_log
-from safeclass.store.models import Lesson, Pupil
-from safeclass.web.app import create_app
-from tests.web.conftest import BIRCH_ADMIN, ELM_TEACHER, OAK_ASSISTANT, OAK_TEACHER, World
+from safeclass.store.models import Pupil
+from tests.web.conftest import BIRCH_ADMIN, ELM_TEACHER, OAK_ASSISTANT
 from tests.web.helpers import TestClient, sign_in
-from tests.web.test_lesson_socket import (
+from tests.web.test_lesson_socket import (  # noqa: F401 (lessons, teacher: fixtures)
     ORIGIN,
     KnownTokens,
     Lessons,
     _give_consent,
     in_class,
     join,
+    lessons,
+    teacher,
     view_until,
 )
-
-
-@pytest.fixture
-def lessons(config: Config, session_factory: sessionmaker[Session], world: World) -> Lessons:
-    with session_factory() as session:
-        lesson = session.get_one(Lesson, world.oak_lesson_id)
-        now = [lesson.starts_at]
-        _give_consent(session, world, "Ben")
-        pupils = {
-            p.first_name: p.id
-            for p in session.scalars(select(Pupil).where(Pupil.school_id == world.oak_id))
-        }
-    tokens = KnownTokens()
-    live = LiveLessons(session_factory, resume_key=b"k" * 32, clock=lambda: now[0])
-    app = create_app(config, session_factory=session_factory, live=live, join_tokens=tokens)
-    return Lessons(app, tokens, world.oak_lesson_id, pupils, now)
-
-
-@pytest.fixture
-def teacher(lessons: Lessons) -> Iterator[TestClient]:
-    with TestClient(lessons.app, follow_redirects=False) as client:
-        sign_in(client, OAK_TEACHER)
-        yield client
 
 
 def register(client: TestClient, lesson_id: int) -> list[dict[str, str]]:
@@ -65,7 +38,9 @@ def register(client: TestClient, lesson_id: int) -> list[dict[str, str]]:
 
 
 def test_the_register_csv_says_who_was_in_the_room_and_who_was_removed(
-    lessons: Lessons, teacher: TestClient, session_factory: sessionmaker[Session]
+    lessons: Lessons,  # noqa: F811
+    teacher: TestClient,  # noqa: F811
+    session_factory: sessionmaker[Session],
 ) -> None:
     # A name a spreadsheet would run as a formula is written as text.
     with session_factory() as session:
@@ -122,12 +97,15 @@ def test_the_register_csv_says_who_was_in_the_room_and_who_was_removed(
 
 
 def test_a_lesson_nobody_came_to_has_an_empty_register(
-    lessons: Lessons, teacher: TestClient
+    lessons: Lessons,  # noqa: F811
+    teacher: TestClient,  # noqa: F811
 ) -> None:
     assert register(teacher, lessons.lesson_id) == []
 
 
-def test_only_staff_who_may_see_the_lesson_get_its_register(lessons: Lessons) -> None:
+def test_only_staff_who_may_see_the_lesson_get_its_register(
+    lessons: Lessons,  # noqa: F811
+) -> None:
     url = f"/admin/lessons/{lessons.lesson_id}/attendance.csv"
     with TestClient(lessons.app, follow_redirects=False) as anonymous:
         assert anonymous.get(url).status_code == 303

@@ -4,20 +4,14 @@ class hears nothing of it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from safeclass.actions.live import LiveLessons
-from safeclass.config import Config
-from safeclass.store.models import Lesson, Pupil, School
-from safeclass.web.app import create_app
-from tests.web.conftest import OAK_TEACHER, World
-from tests.web.helpers import TestClient, sign_in
-from tests.web.test_lesson_socket import (
+from safeclass.store.models import School
+from tests.web.conftest import World
+from tests.web.helpers import TestClient
+from tests.web.test_lesson_socket import (  # noqa: F401 (lessons, teacher: fixtures)
     ORIGIN,
     KnownTokens,
     Lessons,
@@ -25,32 +19,11 @@ from tests.web.test_lesson_socket import (
     events_of,
     in_class,
     join,
+    lessons,
     receive,
+    teacher,
     view_until,
 )
-
-
-@pytest.fixture
-def lessons(config: Config, session_factory: sessionmaker[Session], world: World) -> Lessons:
-    with session_factory() as session:
-        lesson = session.get_one(Lesson, world.oak_lesson_id)
-        now = [lesson.starts_at]
-        _give_consent(session, world, "Ben")
-        pupils = {
-            p.first_name: p.id
-            for p in session.scalars(select(Pupil).where(Pupil.school_id == world.oak_id))
-        }
-    tokens = KnownTokens()
-    live = LiveLessons(session_factory, resume_key=b"k" * 32, clock=lambda: now[0])
-    app = create_app(config, session_factory=session_factory, live=live, join_tokens=tokens)
-    return Lessons(app, tokens, world.oak_lesson_id, pupils, now)
-
-
-@pytest.fixture
-def teacher(lessons: Lessons) -> Iterator[TestClient]:
-    with TestClient(lessons.app, follow_redirects=False) as client:
-        sign_in(client, OAK_TEACHER)
-        yield client
 
 
 def messages_until_chat(ws: Any, limit: int = 20) -> list[dict[str, Any]]:
@@ -65,7 +38,9 @@ def messages_until_chat(ws: Any, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def test_a_phone_number_is_stopped_staff_are_alerted_and_the_class_hears_nothing(
-    lessons: Lessons, teacher: TestClient, session_factory: sessionmaker[Session]
+    lessons: Lessons,  # noqa: F811
+    teacher: TestClient,  # noqa: F811
+    session_factory: sessionmaker[Session],
 ) -> None:
     with teacher.websocket_connect(lessons.url(), headers=ORIGIN) as staff:
         join(staff)
@@ -102,8 +77,8 @@ def test_a_phone_number_is_stopped_staff_are_alerted_and_the_class_hears_nothing
 
 
 def test_a_word_the_school_added_is_stopped_like_any_swear_word(
-    lessons: Lessons,
-    teacher: TestClient,
+    lessons: Lessons,  # noqa: F811
+    teacher: TestClient,  # noqa: F811
     session_factory: sessionmaker[Session],
     world: World,
 ) -> None:
