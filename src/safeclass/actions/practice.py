@@ -270,19 +270,21 @@ async def finish_practice_room(
     booking ends, and the live lesson reads its roster again, so a simulated pupil still in the
     lesson (or its waiting room) is taken out. False when there was nothing to end."""
 
-    def end() -> bool:
+    def end() -> bool | None:
         with session_factory() as session:
             lesson = session.get(Lesson, lesson_id)
             if lesson is None or not lesson.practice:
-                return False
+                return None
             changed = stop_practice_room(session, lesson, actor=None, now=clock(), why=why)
             session.commit()
             return changed
 
     changed = await asyncio.to_thread(end)
-    if changed:
+    if changed is not None:
+        # Also when the booking had already ended (the room's time is up): the live lesson has
+        # not read its roster since, so its simulated pupils are still on it until it does.
         await live.refresh_roster(lesson_id)
-    return changed
+    return bool(changed)
 
 
 def close_practice_rooms_left_open(session: Session, now: datetime) -> list[int]:

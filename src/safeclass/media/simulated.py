@@ -364,7 +364,16 @@ class SimulatedParticipant:
     # --- Leaving ----------------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Idempotent: closes the media connections and the WebSocket."""
+        """Idempotent: closes the WebSocket, then the media connections. Reading stops first: an
+        offer read in between (others leaving at the same moment change what this participant
+        watches) would find its connection closed and log as a fault what is only leaving."""
+        if self._socket is not None:
+            await self._socket.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            self._reader = None
         for publication in list(self._publications.values()):
             await publication.connection.close()
         self._publications.clear()
@@ -374,13 +383,6 @@ class SimulatedParticipant:
         for track in self._tracks:
             track.stop()
         self._tracks.clear()
-        if self._socket is not None:
-            await self._socket.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
-            self._reader = None
 
 
 class MediaRefused(Exception):  # noqa: N818 (it is what the server said, not a fault)
