@@ -1,5 +1,5 @@
 """Recordings of lessons as records: a row from the moment one starts, one file once it stops,
-downloads only for those allowed, each download audited.
+watched on the server or downloaded only by those allowed, each viewing and download audited.
 
 How a recording goes (the lesson engine decides when; the media relay has Janus write the raw
 files; see docs/recordings.md):
@@ -18,8 +18,10 @@ files; see docs/recordings.md):
 A server that stops while recording or converting leaves rows `recording` or `processing`:
 `recover()` at start-up converts them (stopped "server_restarted").
 
-Who may download: the lesson's own staff and the school's DSLs (`access.access_recording`); for
-everyone else a recording is "not found", the same as one that does not exist.
+Who may watch or download: the lesson's own staff and the school's DSLs
+(`access.access_recording`); for everyone else a recording is "not found", the same as one that
+does not exist. Opening the page that plays a recording is audited once (`watch_recording`); the
+many requests of its player for pieces of the file are not (`recording_file`).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from safeclass.timeutil import utc_now
 log = logging.getLogger(__name__)
 
 AUDIT_DOWNLOADED = "recording_downloaded"
+AUDIT_VIEWED = "recording_viewed"
 SERVER_RESTARTED = "server_restarted"
 # Janus closes its files when the relay stops recording; a moment more lets the last packets
 # reach the disk before they are read.
@@ -71,9 +74,10 @@ UNEXPECTED_FAILURE = (
     "Tell your school's SafeClass admin."
 )
 NOT_READY = "This recording is still being prepared. Try again in a few minutes."
-NOT_MADE = "This recording could not be made, so there is nothing to download."
+NOT_MADE = "This recording could not be made, so there is nothing to watch or download."
 FILE_MISSING = (
-    "The file of this recording is missing from the server, so it cannot be downloaded. "
+    "The file of this recording is missing from the server, so it cannot be watched or "
+    "downloaded. "
     "Tell your school's SafeClass admin."
 )
 
@@ -87,7 +91,8 @@ class RecordingMaker(Protocol):
 
 
 class RecordingUnavailableError(Exception):
-    """A recording the caller may see that cannot be downloaded now. The message is for them."""
+    """A recording the caller may see that cannot be watched or downloaded now. The message is
+    for them."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -362,6 +367,31 @@ def download_recording(
     added to `session` (the caller commits). `NotFoundError` for a recording they may not see;
     `RecordingUnavailableError` when there is no file to give them."""
     recording = access_recording(session, staff, recording_id)
+    path = _ready_file(recording, root)
+    _audit(session, AUDIT_DOWNLOADED, staff, recording)
+    return RecordingDownload(path, download_name(recording))
+
+
+def watch_recording(
+    session: Session, staff: StaffMember, recording_id: int, *, root: Path
+) -> Recording:
+    """A recording `staff` may watch on the server, with the audit entry of this viewing added
+    to `session` (the caller commits): one for each time the page that plays it is opened.
+    Errors as for `download_recording`."""
+    recording = access_recording(session, staff, recording_id)
+    _ready_file(recording, root)
+    _audit(session, AUDIT_VIEWED, staff, recording)
+    return recording
+
+
+def recording_file(session: Session, staff: StaffMember, recording_id: int, *, root: Path) -> Path:
+    """The file of a recording `staff` may watch, for the player on its page, which asks for it
+    piece by piece: not audited here (opening the page was). Errors as for
+    `download_recording`."""
+    return _ready_file(access_recording(session, staff, recording_id), root)
+
+
+def _ready_file(recording: Recording, root: Path) -> Path:
     if recording.state is RecordingState.FAILED:
         raise RecordingNotReadyError(NOT_MADE)
     if recording.state is not RecordingState.READY or recording.file_name is None:
@@ -370,9 +400,13 @@ def download_recording(
     if not path.is_file():
         log.error("recording %s: its file %s is missing", recording.id, path)
         raise RecordingFileMissingError(FILE_MISSING)
+    return path
+
+
+def _audit(session: Session, action: str, staff: StaffMember, recording: Recording) -> None:
     record_audit(
         session,
-        AUDIT_DOWNLOADED,
+        action,
         actor=staff,
         school_id=recording.school_id,
         data={
@@ -381,7 +415,6 @@ def download_recording(
             "number": recording.number,
         },
     )
-    return RecordingDownload(path, download_name(recording))
 
 
 def download_name(recording: Recording) -> str:
