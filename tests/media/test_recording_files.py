@@ -1,25 +1,30 @@
 """A lesson recording on disk: its paths, and Janus's raw files made into one WebM
-(safeclass.media.recording_files). The media tests record with a real Janus once for the module."""
+(safeclass.media.recording_files). The media tests record with a real Janus once for the module:
+a teacher alone, and two members of staff speaking."""
 
 from __future__ import annotations
 
+import array
 import asyncio
 import itertools
 import json
 import logging
+import math
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import av
 import pytest
+from av.audio.resampler import AudioResampler
 
 from safeclass.domain.lesson.model import Person, Role
 from safeclass.media import recording_files
 from safeclass.media.recording_files import (
+    MIXED_TITLE,
     RawFile,
     RecordingConversionError,
     make_recording,
@@ -31,10 +36,15 @@ from safeclass.media.recording_files import (
 from safeclass.media.simulated import VIDEO_SIZE
 from tests.media.recording_samples import (
     PIECE_SECONDS,
+    SECOND_TEACHER,
+    SECOND_TEACHER_TONE_HZ,
     TEACHER,
+    TEACHER_TONE_HZ,
     Samples,
+    TwoSpeakers,
     mjr_packets,
     record_samples,
+    record_two_speakers,
     renumbered,
 )
 
@@ -133,6 +143,21 @@ def test_a_missing_folder_raises_in_plain_words(tmp_path: Path) -> None:
     assert not (tmp_path / "x.webm").exists()
 
 
+def test_voices_too_loud_together_are_clipped_in_the_mix_never_wrapped_round() -> None:
+    mixer = recording_files._Mixer.summing(2)
+    loud = array.array("f", [0.9, -0.9, 0.5, 0.0] * 240)  # 960 samples
+    for source in mixer.inputs:
+        source.push(recording_files._pcm_frame(loud.tobytes(), len(loud), 0))
+        source.push(None)
+
+    mixed = array.array("h")
+    for frame in mixer.pull(ended=True):
+        mixed.frombytes(bytes(frame.planes[0])[: frame.samples * 2])
+
+    assert list(mixed[:4]) == [32767, -32768, round(2 * 0.7 * 0.5 * 32768), 0]
+    assert len(mixed) == len(loud)
+
+
 # --- Real recordings (Janus) ----------------------------------------------------------------------
 
 
@@ -166,6 +191,24 @@ def _first_and_last_seconds(path: Path) -> dict[int, tuple[float, float]]:
     return {index: (found[0], found[-1]) for index, found in times.items()}
 
 
+def _converted_packets(sources: list[Path], work: Path) -> list[bytes]:
+    """The packets janus-pp-rec makes of `sources`, one after another."""
+    packets: list[bytes] = []
+    for source in sources:
+        converted = work / f"{source.stem}.opus"
+        subprocess.run(["janus-pp-rec", source, converted], check=True, capture_output=True)
+        with av.open(str(converted)) as container:
+            packets += [bytes(packet) for packet in container.demux(audio=0) if packet.size]
+    return packets
+
+
+def _track_packets(path: Path, index: int) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [
+            bytes(packet) for packet in container.demux(container.streams[index]) if packet.size
+        ]
+
+
 def _frames(path: Path, index: int) -> Iterator[av.VideoFrame]:
     with av.open(str(path)) as container:
         for frame in container.decode(container.streams[index]):
@@ -193,6 +236,10 @@ def test_a_teachers_camera_pieces_and_screen_become_one_file_of_titled_tracks(
     assert samples.stopped_after - ALLOWED_DRIFT < made.duration_seconds
     assert made.duration_seconds < samples.stopped_after + ALLOWED_DRIFT
     assert list(out.parent.iterdir()) == [out]  # no partial file, no conversion folder left
+    # One sound track: no mixed track, and the sound is copied exactly as Janus recorded it.
+    assert _track_packets(out, 1) == _converted_packets(
+        sorted(samples.folder.glob("staff-7-camera-*-audio-*.mjr")), tmp_path
+    )
 
     frames = list(_frames(out, 0))
     assert len(frames) > 2 * PIECE_SECONDS * 10  # two pieces at about 15 frames a second
@@ -228,7 +275,11 @@ def test_video_frames_before_a_pieces_first_keyframe_are_left_out(
     for old in folder.iterdir():
         old.unlink()
     spliced = folder / "staff-7-camera-1-video-1.mjr"
-    spliced.write_bytes(header + renumbered(first_piece[1:4] + second_piece))
+    # Three frames that are not keyframes (which of the first few are depends on the recording).
+    between = [packet for packet in first_piece if not vp8_keyframe(packet[10:])][:3]
+    assert len(between) == 3
+    assert any(vp8_keyframe(packet[10:]) for packet in second_piece)  # the reader sees them
+    spliced.write_bytes(header + renumbered(between + second_piece))
     converted = tmp_path / "converted.webm"
     subprocess.run(["janus-pp-rec", spliced, converted], check=True, capture_output=True)
     with av.open(str(converted)) as container:
@@ -253,6 +304,27 @@ def test_video_frames_before_a_pieces_first_keyframe_are_left_out(
     assert float(frames[0].time or 0) == pytest.approx(expected, abs=0.002)
 
 
+def vp8_keyframe(rtp: bytes) -> bool:
+    """Whether an RTP packet starts a VP8 keyframe (RFC 7741: the payload descriptor, then the
+    payload header, whose lowest bit is 0 for a keyframe)."""
+    at = 12 + 4 * (rtp[0] & 0x0F)
+    if rtp[0] & 0x10:  # a header extension
+        at += 4 + 4 * int.from_bytes(rtp[at + 2 : at + 4], "big")
+    descriptor = rtp[at]
+    start = bool(descriptor & 0x10) and descriptor & 0x07 == 0
+    at += 1
+    if descriptor & 0x80:  # extended control bits
+        extended = rtp[at]
+        at += 1
+        if extended & 0x80:  # picture id, one or two bytes
+            at += 2 if rtp[at] & 0x80 else 1
+        if extended & 0x40:  # TL0PICIDX
+            at += 1
+        if extended & 0x30:  # TID/KEYIDX
+            at += 1
+    return start and rtp[at] & 0x01 == 0
+
+
 @pytest.mark.media
 def test_staff_lead_the_file_even_when_a_pupil_was_recorded_first(
     samples: Samples, folder: Path, tmp_path: Path
@@ -266,6 +338,7 @@ def test_staff_lead_the_file_even_when_a_pupil_was_recorded_first(
 
     assert made.tracks == (
         "Ms Rivers: camera",
+        MIXED_TITLE,  # two people's sound: the teacher's and the pupil's
         "Ms Rivers: sound",
         "Ms Rivers: screen",
         "Pupil 12: camera",  # not in `titles`: a neutral title
@@ -273,7 +346,7 @@ def test_staff_lead_the_file_even_when_a_pupil_was_recorded_first(
     )
     assert [title for _, title in _streams(out)] == list(made.tracks)
     times = _first_and_last_seconds(out)
-    assert times[3][0] < ALLOWED_DRIFT  # the pupil's camera kept its place on the timeline
+    assert times[4][0] < ALLOWED_DRIFT  # the pupil's camera kept its place on the timeline
     assert samples.camera_again_after <= times[0][0] + 0.05
 
 
@@ -339,3 +412,122 @@ def test_a_failure_while_writing_leaves_no_half_written_file(
 
     assert out.read_bytes() == b"an earlier file"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["lesson-1-recording-1.webm", "raw"]
+
+
+# --- Two people speaking: the mixed track ---------------------------------------------------------
+
+TWO_TITLES = {TEACHER: "Ms Rivers", SECOND_TEACHER: "Mr Khan"}
+HEARD = 0.04  # a tone's amplitude (full scale 1) in the mix: each is about 0.085 there
+NOT_HEARD = 0.005
+
+
+@pytest.fixture(scope="module")
+def two_speakers(tmp_path_factory: pytest.TempPathFactory) -> TwoSpeakers:
+    where = tmp_path_factory.mktemp("two-speakers")
+    return asyncio.run(record_two_speakers(where / "raw", where / "janus"))
+
+
+def _sound_seconds(path: Path, index: int) -> list[float]:
+    """When each packet of a sound track starts, in seconds."""
+    with av.open(str(path)) as container:
+        return [
+            float(packet.pts * packet.time_base)
+            for packet in container.demux(container.streams[index])
+            if packet.pts is not None and packet.time_base is not None
+        ]
+
+
+def _decoded_sound(path: Path, index: int) -> tuple[array.array[float], list[tuple[float, float]]]:
+    """A sound track decoded as mono 48 kHz samples, and each decoded frame's (start, end)."""
+    samples: array.array[float] = array.array("f")
+    frames: list[tuple[float, float]] = []
+    to_mono = AudioResampler(format="flt", layout="mono", rate=48_000)
+    with av.open(str(path)) as container:
+        for frame in container.decode(container.streams[index]):
+            assert isinstance(frame, av.AudioFrame)
+            start = float(frame.time or 0)
+            frames.append((start, start + frame.samples / frame.sample_rate))
+            for mono in to_mono.resample(frame):
+                samples.frombytes(bytes(mono.planes[0])[: mono.samples * 4])
+    return samples, frames
+
+
+def _tone_level(samples: Sequence[float], frequency: int, rate: int = 48_000) -> float:
+    """The amplitude of one frequency in `samples` (the Goertzel algorithm)."""
+    coefficient = 2 * math.cos(2 * math.pi * frequency / rate)
+    previous = before_previous = 0.0
+    for sample in samples:
+        previous, before_previous = sample + coefficient * previous - before_previous, previous
+    power = previous**2 + before_previous**2 - coefficient * previous * before_previous
+    return 2 * math.sqrt(max(power, 0.0)) / len(samples)
+
+
+@pytest.mark.media
+def test_two_speakers_are_mixed_into_a_first_sound_track_that_everyone_hears(
+    two_speakers: TwoSpeakers, tmp_path: Path
+) -> None:
+    folder = tmp_path / "raw"
+    shutil.copytree(two_speakers.folder, folder)
+    out = tmp_path / "lesson-1-recording-1.webm"
+
+    made = make_recording(folder, out, started_at=two_speakers.started_at, titles=TWO_TITLES)
+
+    expected = [
+        ("video", "Ms Rivers: camera"),
+        ("audio", MIXED_TITLE),  # the first sound track: the one a browser plays
+        ("audio", "Ms Rivers: sound"),
+        ("audio", "Mr Khan: sound"),
+    ]
+    assert _streams(out) == expected
+    assert made.tracks == tuple(title for _, title in expected)
+    with av.open(str(out)) as container:
+        defaults = [
+            bool(stream.disposition & av.stream.Disposition.default)
+            for stream in container.streams.audio
+        ]
+    assert defaults == [True, False, False]
+    # Each person's own sound is still copied exactly as Janus recorded it.
+    assert _track_packets(out, 2) == _converted_packets(
+        sorted(folder.glob("staff-7-camera-*-audio-*.mjr")), tmp_path
+    )
+    assert _track_packets(out, 3) == _converted_packets(
+        sorted(folder.glob("staff-8-camera-*-audio-*.mjr")), tmp_path
+    )
+
+    # When each spoke, from their own tracks in the same file.
+    teacher = _sound_seconds(out, 2)
+    second = _sound_seconds(out, 3)
+    gap, second_again = max((b - a, b) for a, b in itertools.pairwise(second))
+    assert gap > 0.4  # the second microphone's two pieces
+    second_off = second_again - gap
+    assert second[0] > teacher[0] + 0.5
+    assert second_again < teacher[-1] < second[-1] - 0.5
+
+    # The mix decodes without a break from the start to the end of the last sound.
+    mixed, frames = _decoded_sound(out, 1)
+    assert frames[0][0] == pytest.approx(0.0, abs=0.001)
+    for (_, end), (start, _) in itertools.pairwise(frames):
+        assert start == pytest.approx(end, abs=0.001)
+    assert frames[-1][1] == pytest.approx(max(teacher[-1], second[-1]) + 0.02, abs=0.03)
+    assert len(mixed) / 48_000 == pytest.approx(frames[-1][1], abs=0.01)
+
+    def levels(start: float, end: float) -> tuple[float, float]:
+        """Both tones' levels in the middle of `start` to `end` (seconds), away from the edges."""
+        middle = (start + end) / 2
+        window = mixed[round((middle - 0.1) * 48_000) : round((middle + 0.1) * 48_000)]
+        return (
+            _tone_level(window, TEACHER_TONE_HZ),
+            _tone_level(window, SECOND_TEACHER_TONE_HZ),
+        )
+
+    # (the teacher's tone heard, the second's heard) in each stretch: silence where one was not on
+    heard = {
+        "the teacher alone": ((True, False), levels(teacher[0], second[0])),
+        "both": ((True, True), levels(second[0], second_off)),
+        "the teacher, the second microphone off": ((True, False), levels(second_off, second_again)),
+        "both again": ((True, True), levels(second_again, teacher[-1])),
+        "the second alone": ((False, True), levels(teacher[-1], second[-1])),
+    }
+    for when, (expected_heard, found) in heard.items():
+        assert tuple(level > HEARD for level in found) == expected_heard, (when, found)
+        assert all(level < NOT_HEARD for level in found if level <= HEARD), (when, found)

@@ -6,6 +6,12 @@ file with `janus-pp-rec`, then stream-copies everything into a single WebM: one 
 purpose and kind, each piece placed on the timeline where it happened. Nothing is re-encoded, and
 packets go out in time order across tracks straight from the inputs, so memory stays flat however
 long the lesson was.
+
+A browser plays only a file's first sound track. So when more than one sound track was recorded
+(two members of staff, say), the file also holds "Everyone's sound", the only track that is
+re-encoded: every sound track decoded, placed where its copy is on the timeline, mixed and encoded
+again as Opus, a second at a time. It comes first among the sound tracks; each person's own sound
+follows, copied as before.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -29,7 +35,11 @@ from typing import TypeAlias
 
 import av
 import av.error
+from av.audio.resampler import AudioResampler
+from av.audio.stream import AudioStream
 from av.container import InputContainer, OutputContainer
+from av.filter import Graph
+from av.filter.context import FilterContext
 from av.packet import Packet
 from av.stream import Stream
 
@@ -59,6 +69,17 @@ _TRACK_LABEL = {
     ("screen", "video"): "screen",
     ("screen", "audio"): "screen sound",
 }
+# The mixed track: mono, because each voice comes from one microphone and a mix of voices has no
+# left and right to keep; mono also needs half the bits of stereo for the same quality.
+MIXED_TITLE = "Everyone's sound"
+_MIX_RATE = 48_000  # samples a second: Opus's own rate, what every Opus decoder gives
+_MIX_LAYOUT = "mono"
+_MIX_WINDOW = _MIX_RATE  # samples: the mix moves on a second at a time, all tracks together
+_MIX_BIT_RATE = 48_000  # bits a second: clear speech in mono, and a small file
+# Each voice at about -3 dB, so two people speaking at once seldom reach full scale; the sum is
+# made in floating point (nothing wraps round) and converting it to 16-bit samples clips it.
+_MIX_WEIGHT = 0.7
+_SAMPLE = Fraction(1, _MIX_RATE)
 _RAW_NAME = re.compile(
     r"(?P<role>staff|pupil|guest)-(?P<id>.+)-(?P<purpose>camera|screen)-(?P<piece>[1-9][0-9]*)"
     r"-(?P<kind>audio|video)-(?P<mid>[A-Za-z0-9_]+)\.mjr"
@@ -158,6 +179,16 @@ class _Track:
         return self.pieces[0].first_written_us
 
 
+@dataclass(frozen=True, slots=True)
+class _Mix:
+    """Every sound track mixed into one, for a player that plays only the first."""
+
+    tracks: tuple[_Track, ...]
+
+
+_Output: TypeAlias = "_Track | _Mix"
+
+
 def make_recording(
     folder: Path, out: Path, *, started_at: datetime, titles: Mapping[Person, str]
 ) -> MadeRecording:
@@ -188,14 +219,14 @@ def _make(
         pieces = _convert_all(folder, Path(work))
         if not pieces:
             raise RecordingConversionError("Nothing was recorded.")
-        tracks = _order_tracks(_group_tracks(pieces))
-        names = tuple(_track_title(track, titles) for track in tracks)
+        tracks = _with_mix(_order_tracks(_group_tracks(pieces)))
+        names = tuple(_output_title(track, titles) for track in tracks)
         started_us = round(started_at.timestamp() * 1_000_000)
         # Place the timeline at the start, or at the earliest packet if Janus wrote one a moment
         # earlier: every track keeps its exact place relative to the others. A file never opens
         # on more than LONGEST_LEAD of nothing (cameras and microphones all off at the start, or
         # a start time from a clock other than the one Janus wrote by).
-        first_us = min(track.first_written_us for track in tracks)
+        first_us = min(track.first_written_us for track in tracks if isinstance(track, _Track))
         timeline_start = max(min(started_us, first_us), first_us - LONGEST_LEAD_US)
         partial = _mux(tracks, names, out.parent, out.stem, timeline_start)
         try:
@@ -364,13 +395,25 @@ def _order_tracks(tracks: list[_Track]) -> list[_Track]:
     return leading + [track for track in ordered if track not in leading]
 
 
-def _track_title(track: _Track, titles: Mapping[Person, str]) -> str:
+def _with_mix(tracks: list[_Track]) -> list[_Output]:
+    """With two or more sound tracks, the mix of them all just before the first: the sound a
+    plain player plays. With one, the tracks as they are: nothing is re-encoded."""
+    sounds = tuple(track for track in tracks if track.kind == "audio")
+    if len(sounds) < 2:
+        return list(tracks)
+    first = tracks.index(sounds[0])
+    return [*tracks[:first], _Mix(sounds), *tracks[first:]]
+
+
+def _output_title(track: _Output, titles: Mapping[Person, str]) -> str:
+    if isinstance(track, _Mix):
+        return MIXED_TITLE
     name = titles.get(track.person) or f"{_NEUTRAL_TITLE[track.person.role]} {track.person.id}"
     return f"{name}: {_TRACK_LABEL[track.purpose, track.kind]}"
 
 
 def _mux(
-    tracks: list[_Track], names: tuple[str, ...], folder: Path, stem: str, timeline_start: int
+    tracks: list[_Output], names: tuple[str, ...], folder: Path, stem: str, timeline_start: int
 ) -> Path:
     """Write every track into a new file beside the output; its path once complete."""
     handle, name = tempfile.mkstemp(dir=folder, prefix=f".{stem}-", suffix=".webm.partial")
@@ -380,9 +423,14 @@ def _mux(
         with contextlib.ExitStack() as stack:
             output = stack.enter_context(av.open(str(partial), "w", format="webm"))
             feeds: list[Generator[_Queued, None, None]] = []
+            mixed = any(isinstance(track, _Mix) for track in tracks)
             for index, (track, title) in enumerate(zip(tracks, names, strict=True)):
-                stream = _add_stream(output, track, title)
-                feed = _track_packets(track, stream, index, timeline_start)
+                if isinstance(track, _Mix):
+                    mixed_stream = _add_mixed_stream(output, title)
+                    feed = _mixed_packets(track, mixed_stream, index, timeline_start)
+                else:
+                    stream = _add_stream(output, track, title, default=not mixed)
+                    feed = _track_packets(track, stream, index, timeline_start)
                 feeds.append(stack.enter_context(contextlib.closing(feed)))
             for _, _, _, packet in heapq.merge(*feeds):
                 output.mux(packet)
@@ -400,30 +448,239 @@ def _mux(
     return partial
 
 
-def _add_stream(output: OutputContainer, track: _Track, title: str) -> Stream:
+def _add_stream(output: OutputContainer, track: _Track, title: str, *, default: bool) -> Stream:
     with av.open(str(track.pieces[0].converted)) as template:
         source = next(stream for stream in template.streams if stream.type == track.kind)
         stream = output.add_stream_from_template(source)
     stream.metadata["title"] = title
+    if track.kind == "audio" and not default:
+        # The mixed track is the one a player should pick: no person's own sound is the default.
+        stream.disposition &= ~av.stream.Disposition.default
     return stream
 
 
 def _track_packets(
     track: _Track, stream: Stream, index: int, timeline_start: int
 ) -> Generator[_Queued, None, None]:
-    """(time in microseconds, track index, count, packet) for every packet of the track, in order:
-    each piece starts where Janus wrote its first packet, never before the previous piece ended."""
-    previous_end = 0
+    """(time in microseconds, track index, count, packet) for each packet of the track, in order."""
     count = itertools.count()
+    for at, duration, packet in _placed_packets(track, timeline_start):
+        packet.stream = stream
+        packet.time_base = _MICROSECONDS
+        packet.pts = packet.dts = at
+        packet.duration = duration
+        yield at, index, next(count), packet
+
+
+def _placed_packets(track: _Track, timeline_start: int) -> Generator[_Timed, None, None]:
+    """(microseconds on the timeline, duration in microseconds, packet) for every packet of the
+    track, in order, each still its input stream's: each piece starts where Janus wrote its first
+    packet, never before the previous piece ended."""
+    previous_end = 0
     for piece in track.pieces:
         offset = max(piece.first_written_us - timeline_start, previous_end)
         for at, duration, packet in _piece_packets(piece, track.kind):
-            packet.stream = stream
-            packet.time_base = _MICROSECONDS
-            packet.pts = packet.dts = offset + at
-            packet.duration = duration
             previous_end = max(previous_end, offset + at + duration)
-            yield offset + at, index, next(count), packet
+            yield offset + at, duration, packet
+
+
+# --- The mixed sound track ------------------------------------------------------------------------
+
+
+def _add_mixed_stream(output: OutputContainer, title: str) -> AudioStream:
+    if "libopus" not in av.codecs_available:
+        raise RecordingConversionError(
+            "The recording's sound cannot be mixed: this server's PyAV has no Opus encoder."
+        )
+    stream = output.add_stream("libopus", rate=_MIX_RATE, layout=_MIX_LAYOUT)
+    stream.codec_context.bit_rate = _MIX_BIT_RATE
+    stream.codec_context.time_base = _SAMPLE
+    stream.metadata["title"] = title
+    stream.disposition = av.stream.Disposition.default
+    return stream
+
+
+def _mixed_packets(
+    mix: _Mix, stream: AudioStream, index: int, timeline_start: int
+) -> Generator[_Queued, None, None]:
+    """(time in microseconds, track index, count, packet) for the mix of `mix.tracks`, in order.
+
+    Every track is read a window at a time, all of them up to the same moment, through one filter
+    graph that sums them (amix); so what is held is a window of sound per track, however long the
+    lesson was. Each track is silent before it starts and wherever it had a gap."""
+    encoder = stream.codec_context
+    count = itertools.count()
+    with contextlib.ExitStack() as stack:
+        sources: list[Iterator[av.AudioFrame] | None] = [
+            stack.enter_context(contextlib.closing(_track_sound(track, timeline_start)))
+            for track in mix.tracks
+        ]
+        mixer = _Mixer.summing(len(sources))
+        reached = [0] * len(sources)  # samples given to each input so far
+        window_end = 0
+        while any(source is not None for source in sources):
+            window_end += _MIX_WINDOW
+            for number, source in enumerate(sources):
+                if source is None:
+                    continue
+                while reached[number] < window_end:
+                    frame = next(source, None)
+                    if frame is None:
+                        mixer.inputs[number].push(None)  # this track has ended
+                        sources[number] = None
+                        break
+                    mixer.inputs[number].push(frame)
+                    reached[number] += frame.samples
+            for frame in mixer.pull(ended=False):
+                for packet in encoder.encode(frame):
+                    yield _mixed_packet(packet, stream, index, next(count))
+        for frame in mixer.pull(ended=True):
+            for packet in encoder.encode(frame):
+                yield _mixed_packet(packet, stream, index, next(count))
+    for packet in encoder.encode(None):
+        yield _mixed_packet(packet, stream, index, next(count))
+
+
+@dataclass(slots=True)
+class _Mixer:
+    """A filter graph summing mono 48 kHz tracks into one, as 16-bit samples for the encoder."""
+
+    graph: Graph  # its filters hold it only weakly: this keeps it while the mix is made
+    inputs: list[FilterContext]
+    output: FilterContext
+    pulled: int = 0  # samples mixed so far
+
+    @classmethod
+    def summing(cls, inputs: int) -> _Mixer:
+        graph = Graph()
+        sources = [
+            graph.add_abuffer(
+                format="flt", sample_rate=_MIX_RATE, layout=_MIX_LAYOUT, time_base=_SAMPLE
+            )
+            for _ in range(inputs)
+        ]
+        weights = " ".join([str(_MIX_WEIGHT)] * inputs)
+        # normalize=0: each voice keeps its level whoever else was recorded (amix would otherwise
+        # divide by the number of tracks: one speaker in a lesson of three a third as loud).
+        mix = graph.add(
+            "amix",
+            f"inputs={inputs}:duration=longest:dropout_transition=0:normalize=0:weights={weights}",
+        )
+        # Converting the floating-point sum to 16-bit samples clips it at full scale.
+        to_16_bit = graph.add(
+            "aformat", f"sample_fmts=s16:channel_layouts={_MIX_LAYOUT}:sample_rates={_MIX_RATE}"
+        )
+        sink = graph.add("abuffersink")
+        for number, source in enumerate(sources):
+            source.link_to(mix, 0, number)
+        mix.link_to(to_16_bit)
+        to_16_bit.link_to(sink)
+        graph.configure()
+        return cls(graph, sources, sink)
+
+    def pull(self, *, ended: bool) -> Generator[av.AudioFrame, None, None]:
+        """The mixed frames ready now; once every input has `ended`, all that are left. Each
+        is timed by the samples before it (amix leaves some frames untimed once an input has
+        ended): every input runs without a break from time 0, and so does the mix."""
+        while True:
+            try:
+                frame = self.output.pull()
+            except av.error.BlockingIOError:
+                if ended:
+                    raise  # every input has ended: the graph owes its last frames
+                return
+            except av.error.EOFError:
+                return
+            assert isinstance(frame, av.AudioFrame)
+            frame.pts = self.pulled
+            frame.time_base = _SAMPLE
+            self.pulled += frame.samples
+            yield frame
+
+
+def _mixed_packet(packet: Packet[Stream], stream: Stream, index: int, count: int) -> _Queued:
+    if packet.pts is None or packet.time_base is None:
+        raise RecordingConversionError("The mixed sound could not be encoded.")
+    at = round(packet.pts * packet.time_base / _MICROSECONDS)
+    duration = round((packet.duration or 0) * packet.time_base / _MICROSECONDS)
+    packet.stream = stream
+    packet.time_base = _MICROSECONDS
+    packet.pts = packet.dts = at
+    packet.duration = duration
+    return at, index, count, packet
+
+
+def _track_sound(track: _Track, timeline_start: int) -> Generator[av.AudioFrame, None, None]:
+    """One sound track as mono 48 kHz frames without a break from time 0 to its end: silence
+    before it starts and in its gaps, each packet's sound where its copy is on the timeline."""
+    written = 0  # samples on the timeline so far
+    resampler: AudioResampler | None = None
+    decoding: Stream | None = None
+    damaged = 0
+    for at, _, packet in _placed_packets(track, timeline_start):
+        if packet.stream is not decoding:  # a new piece: its own decoder, perhaps another layout
+            decoding = packet.stream
+            # Opus always decodes at 48 kHz, so the resampler only makes mono floats and holds
+            # nothing back between calls: there is nothing to flush at a piece's end.
+            resampler = AudioResampler(format="flt", layout=_MIX_LAYOUT, rate=_MIX_RATE)
+        assert resampler is not None
+        try:
+            decoded = packet.decode()
+        except av.error.FFmpegError:
+            damaged += 1  # silence in the mix; the person's own track still has the packet
+            continue
+        position = round(at * _MICROSECONDS / _SAMPLE)
+        for frame in decoded:
+            assert isinstance(frame, av.AudioFrame)
+            frame.pts = position
+            frame.time_base = _SAMPLE
+            position += frame.samples
+            for mono in resampler.resample(frame):
+                placed = _placed_frame(mono, written)
+                if placed is None:
+                    continue
+                start, placed_frame = placed
+                yield from _silence(written, start)
+                yield placed_frame
+                written = start + placed_frame.samples
+    if damaged:
+        log.warning(
+            "%s packets of %s %s %s's sound could not be decoded: silent in the mixed track",
+            damaged,
+            track.person.role.value,
+            track.person.id,
+            track.purpose,
+        )
+
+
+def _placed_frame(frame: av.AudioFrame, written: int) -> tuple[int, av.AudioFrame] | None:
+    """(where it starts, the frame) with any samples before `written` cut off, or None when
+    nothing is left: sound that overlaps what is already there is left out, as the copy does."""
+    start = frame.pts if frame.pts is not None else written
+    if start >= written:
+        return start, frame
+    skip = written - start
+    if skip >= frame.samples:
+        return None
+    data = bytes(frame.planes[0])[skip * 4 : frame.samples * 4]  # packed 32-bit float
+    return written, _pcm_frame(data, frame.samples - skip, written)
+
+
+def _silence(start: int, end: int) -> Generator[av.AudioFrame, None, None]:
+    """Silent frames from sample `start` to `end`, a window at most each."""
+    while start < end:
+        samples = min(end - start, _MIX_WINDOW)
+        yield _pcm_frame(bytes(samples * 4), samples, start)
+        start += samples
+
+
+def _pcm_frame(data: bytes, samples: int, pts: int) -> av.AudioFrame:
+    frame = av.AudioFrame(format="flt", layout=_MIX_LAYOUT, samples=samples)
+    frame.planes[0].update(data)
+    frame.sample_rate = _MIX_RATE
+    frame.pts = pts
+    frame.time_base = _SAMPLE
+    return frame
 
 
 def _piece_packets(piece: _Piece, kind: str) -> Generator[_Timed, None, None]:
