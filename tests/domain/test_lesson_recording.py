@@ -174,3 +174,21 @@ def test_a_lesson_may_take_pupils_into_its_recording_but_never_guests() -> None:
     lesson.do(StopRecording(actor="host"))
     plan = MediaPlan.of(lesson.state)
     assert not any(plan.records(p) for p in plan.present)
+
+
+def test_a_guest_may_be_let_in_while_recording_as_guests_are_never_recorded() -> None:
+    lesson = recording_lesson(named_guests=True)
+    lesson.do(StartRecording(actor="host"))
+    lesson.knock(VISITOR)
+    assert lesson.view("host")["waiting"][0]["can_admit"] is True
+    lesson.do(Admit(actor="host", target="visitor"))
+    assert lesson.p("visitor").in_room
+    assert lesson.view("host")["recording"]["on"] is True
+
+
+def test_once_the_lesson_has_ended_staff_are_told_a_recording_needs_it_running() -> None:
+    lesson = recording_lesson()
+    lesson.do(EndLesson(actor="host"))
+    panel = lesson.view("host")["recording"]
+    assert panel["can_start"] is False
+    assert panel["why_not"] == "A recording can start once the lesson is running."
