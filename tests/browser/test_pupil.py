@@ -501,6 +501,9 @@ class Pages:
         assert isinstance(context, WebContext)
         self.web = context
 
+    def parts(self) -> tuple[TestClient, WebContext, World, sessionmaker[Session]]:
+        return self.client, self.web, self.world, self.session_factory
+
 
 @pytest.fixture
 def pages(tmp_path: Path, session_factory: sessionmaker[Session]) -> Iterator[Pages]:
@@ -549,12 +552,7 @@ def _lesson_times(session_factory: sessionmaker[Session], world: World) -> tuple
 def test_the_links_page_offers_the_lesson_only_while_it_is_open(
     pages: Pages,
 ) -> None:
-    client, web, world, session_factory = (
-        pages.client,
-        pages.web,
-        pages.world,
-        pages.session_factory,
-    )
+    client, web, world, session_factory = pages.parts()
     token = _link(session_factory, world)
     starts, ends = _lesson_times(session_factory, world)
     lesson_page = f"/join/{token}/lessons/{world.oak_lesson_id}"
@@ -572,12 +570,7 @@ def test_the_links_page_offers_the_lesson_only_while_it_is_open(
 def test_the_lesson_page_is_at_the_links_own_address_and_holds_no_token(
     pages: Pages,
 ) -> None:
-    client, web, world, session_factory = (
-        pages.client,
-        pages.web,
-        pages.world,
-        pages.session_factory,
-    )
+    client, web, world, session_factory = pages.parts()
     token = _link(session_factory, world)
     starts, _ = _lesson_times(session_factory, world)
     web.now = lambda: starts
@@ -597,18 +590,13 @@ def test_the_lesson_page_is_at_the_links_own_address_and_holds_no_token(
     assert "Keep personal details private" in response.text
     assert "only your teachers can see you" in response.text
     assert 'id="parent-present"' not in response.text
-    assert "recorded" not in response.text  # recording is not built: no notice about it
+    assert "recorded" not in response.text  # the school does not allow recording: not a word
 
 
 def test_a_parents_lesson_page_asks_them_to_confirm_they_are_there(
     pages: Pages,
 ) -> None:
-    client, web, world, session_factory = (
-        pages.client,
-        pages.web,
-        pages.world,
-        pages.session_factory,
-    )
+    client, web, world, session_factory = pages.parts()
     with session_factory() as session:  # Amy's year joins through a parent's link
         session.get_one(School, world.oak_id).policy_overrides = {"parent_mediated_below_year": 5}
         session.commit()
@@ -624,12 +612,7 @@ def test_a_parents_lesson_page_asks_them_to_confirm_they_are_there(
 
 @pytest.mark.parametrize("how", ["unknown token", "another lesson", "not a lesson"])
 def test_a_lesson_page_the_link_does_not_open_is_not_found(pages: Pages, how: str) -> None:
-    client, web, world, session_factory = (
-        pages.client,
-        pages.web,
-        pages.world,
-        pages.session_factory,
-    )
+    client, web, world, session_factory = pages.parts()
     token = _link(session_factory, world)
     starts, _ = _lesson_times(session_factory, world)
     web.now = lambda: starts
@@ -651,12 +634,7 @@ def test_a_lesson_page_the_link_does_not_open_is_not_found(pages: Pages, how: st
 def test_a_lesson_page_before_the_door_opens_says_when_it_does(
     pages: Pages,
 ) -> None:
-    client, web, world, session_factory = (
-        pages.client,
-        pages.web,
-        pages.world,
-        pages.session_factory,
-    )
+    client, web, world, session_factory = pages.parts()
     token = _link(session_factory, world)
     starts, ends = _lesson_times(session_factory, world)
     page = f"/join/{token}/lessons/{world.oak_lesson_id}"
@@ -675,12 +653,7 @@ def test_a_lesson_page_before_the_door_opens_says_when_it_does(
 def test_a_guests_invitation_leads_to_the_lesson_page_while_it_is_open(
     pages: Pages,
 ) -> None:
-    client, web, world, session_factory = (
-        pages.client,
-        pages.web,
-        pages.world,
-        pages.session_factory,
-    )
+    client, web, world, session_factory = pages.parts()
     with session_factory() as session:
         school = session.get_one(School, world.oak_id)
         school.policy_overrides = {**(school.policy_overrides or {}), "named_guests": True}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import av
@@ -24,6 +24,7 @@ from safeclass.store.models import (
     RecordingState,
     School,
 )
+from safeclass.timeutil import utc_now
 from tests.media.test_relay import Lesson as ServedLesson
 from tests.media.test_relay import pupil_in, run, teacher_in, until
 from tests.web.conftest import config, world  # noqa: F401 (fixtures)
@@ -40,9 +41,13 @@ def recording_classroom(
     session_factory: sessionmaker[Session],
 ) -> Classroom:
     """The Kestrels lesson at a school that allows recording, where Amy's and Ben's parents said
-    yes to recording."""
+    yes to recording. It is on now, by the clock Janus writes its files by: the lesson is served
+    with the real clock (`utc_now`), so that a recording's start and its files' times agree, as
+    they do on a real server."""
     with session_factory() as session:
         lesson = session.get_one(Lesson, classroom.lesson_id)
+        lesson.starts_at = utc_now() - timedelta(minutes=5)
+        lesson.ends_at = lesson.starts_at + timedelta(hours=1)
         school = session.get_one(School, lesson.school_id)
         school.policy_overrides = {**school.policy_overrides, "recording_allowed": True}
         for pupil in session.scalars(select(Pupil).where(Pupil.first_name.in_(["Amy", "Ben"]))):
@@ -151,8 +156,7 @@ def test_a_recording_holds_the_teachers_camera_sound_and_screen_and_no_pupils_vi
         made = await made_by_the_server(lesson)
         with lesson.room.session_factory() as session:
             teacher_name = session.get_one(Lesson, lesson.room.lesson_id).host.display_name
-        # The lesson's clock in these tests is not the clock Janus writes by: the file still
-        # opens with the recording, not with hours of nothing.
+        # The file opens with the recording and lasts as long.
         assert RECORDED_SECONDS - 1.0 <= (made.duration_seconds or 0) <= RECORDED_SECONDS + 3.0
         # The teacher's camera, sound and screen: nothing else, nothing of a pupil's.
         assert made.tracks is not None
@@ -179,4 +183,4 @@ def test_a_recording_holds_the_teachers_camera_sound_and_screen_and_no_pupils_vi
 
         assert {nearest(colour) for colour in colours} == expected, (colours, expected, pupils)
 
-    run(recording_classroom, tmp_path, scenario)
+    run(recording_classroom, tmp_path, scenario, clock=utc_now)

@@ -13,7 +13,7 @@ import math
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from av.audio.resampler import AudioResampler
 from safeclass.domain.lesson.model import Person, Role
 from safeclass.media import recording_files
 from safeclass.media.recording_files import (
+    LONGEST_LEAD_US,
     MIXED_TITLE,
     RawFile,
     RecordingConversionError,
@@ -323,6 +324,23 @@ def vp8_keyframe(rtp: bytes) -> bool:
         if extended & 0x30:  # TID/KEYIDX
             at += 1
     return start and rtp[at] & 0x01 == 0
+
+
+@pytest.mark.media
+def test_a_file_never_opens_on_more_than_five_minutes_of_nothing(
+    samples: Samples, folder: Path, tmp_path: Path
+) -> None:
+    # A start a day before anything was written (a clock that is wrong, say): the file opens
+    # five minutes before the first thing recorded, not a day.
+    out = tmp_path / "lesson-1-recording-1.webm"
+    long_before = samples.started_at - timedelta(days=1)
+
+    made = make_recording(folder, out, started_at=long_before, titles=TITLES)
+
+    lead = LONGEST_LEAD_US / 1_000_000
+    assert lead == 300
+    assert lead + samples.stopped_after - ALLOWED_DRIFT < made.duration_seconds
+    assert made.duration_seconds < lead + samples.stopped_after + ALLOWED_DRIFT
 
 
 @pytest.mark.media

@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,14 @@ class Lesson:
 
 
 @asynccontextmanager
-async def served(room: Classroom, tmp_path: Path) -> AsyncIterator[Lesson]:
+async def served(
+    room: Classroom, tmp_path: Path, clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[Lesson]:
+    """The lesson served; its clock stands at `room.now` unless another `clock` is given."""
     media = MediaServer(JanusProcess(janus_options(tmp_path / "janus"), restart_delays=(0.05,)))
-    live = LiveLessons(room.session_factory, resume_key=b"r" * 32, clock=lambda: room.now)
+    live = LiveLessons(
+        room.session_factory, resume_key=b"r" * 32, clock=clock or (lambda: room.now)
+    )
     app = create_app(
         room.config,
         session_factory=room.session_factory,
@@ -104,10 +110,13 @@ async def served(room: Classroom, tmp_path: Path) -> AsyncIterator[Lesson]:
 
 
 def run(
-    room: Classroom, tmp_path: Path, scenario: Callable[[Lesson, AsyncExitStack], Awaitable[None]]
+    room: Classroom,
+    tmp_path: Path,
+    scenario: Callable[[Lesson, AsyncExitStack], Awaitable[None]],
+    clock: Callable[[], datetime] | None = None,
 ) -> None:
     async def main() -> None:
-        async with served(room, tmp_path) as lesson, AsyncExitStack() as people:
+        async with served(room, tmp_path, clock) as lesson, AsyncExitStack() as people:
             await scenario(lesson, people)
 
     asyncio.run(main())
