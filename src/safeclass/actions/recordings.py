@@ -354,6 +354,14 @@ def lesson_recordings(session: Session, lesson_id: int) -> list[Recording]:
     )
 
 
+def recording_covers(recording: Recording, at: datetime) -> bool:
+    """Whether `recording` was going at `at`: started then or before, and ended then or after,
+    or still going (an incident's page shows the recording of its moment first)."""
+    if recording.started_at > at:
+        return False
+    return recording.ended_at is None or recording.ended_at >= at
+
+
 @dataclass(frozen=True)
 class RecordingDownload:
     path: Path

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,7 @@ from safeclass.actions.incidents import (
     update_incident,
     visible_incidents,
 )
+from safeclass.actions.recordings import recording_covers
 from safeclass.store.models import Incident, IncidentState, Lesson
 from safeclass.web.auth import SignedIn
 from safeclass.web.context import WebContext, web_context
@@ -62,6 +64,7 @@ from safeclass.web.pages.common import (
     require_signed_in,
     required_id,
 )
+from safeclass.web.pages.recordings import RecordingRow, recording_section
 from safeclass.web.wording import format_time, format_when
 from safeclass.webhooks import (
     IncidentWebhook,
@@ -293,11 +296,40 @@ def incident_page(request: Request, incident_id: ObjectId) -> Response:
     with context.session_factory() as session:
         signed_in = require_signed_in(session, request, context)
         incident = access_incident(session, signed_in.staff, incident_id)
-        return _detail(context, request, signed_in, incident)
+        return _detail(context, session, request, signed_in, incident)
+
+
+@dataclass(frozen=True)
+class IncidentRecordings:
+    """The recordings of an incident's lesson, for its page: those going when it happened, then
+    the lesson's others. Links as on the lesson's page (`RecordingRow.may_download`)."""
+
+    at_the_time: list[RecordingRow]
+    others: list[RecordingRow]
+
+
+def incident_recordings(
+    session: Session, signed_in: SignedIn, incident: Incident
+) -> IncidentRecordings | None:
+    """Read when the page is shown (the incident keeps nothing of them). None, and no part on the
+    page, when there is nothing to say: no lesson, or none recorded where recording is not
+    allowed."""
+    lesson = incident.lesson
+    if lesson is None or lesson.school_id != incident.school_id:
+        return None
+    section = recording_section(session, signed_in.staff, lesson)
+    rows = [row for row in section.rows if row.recording.school_id == incident.school_id]
+    if not rows and not section.allowed:
+        return None
+    return IncidentRecordings(
+        at_the_time=[row for row in rows if recording_covers(row.recording, incident.occurred_at)],
+        others=[row for row in rows if not recording_covers(row.recording, incident.occurred_at)],
+    )
 
 
 def _detail(
     context: WebContext,
+    session: Session,
     request: Request,
     signed_in: SignedIn,
     incident: Incident,
@@ -320,6 +352,7 @@ def _detail(
             states=list(IncidentState),
             is_dsl=is_dsl_for(signed_in.staff, incident.school),
             may_edit=may_edit(signed_in.staff, incident),
+            recordings=incident_recordings(session, signed_in, incident),
             done=DONE_MESSAGES.get(request.query_params.get("done", "")),
             problems=problems or {},
             note=note,
@@ -338,7 +371,7 @@ def edit_page(request: Request, incident_id: ObjectId) -> Response:
         incident = access_incident(session, signed_in.staff, incident_id)
         if not may_edit(signed_in.staff, incident):
             return _detail(
-                context, request, signed_in, incident, problems={"form": CLOSED_FOR_EDITS}
+                context, session, request, signed_in, incident, problems={"form": CLOSED_FOR_EDITS}
             )
         return _edit_form(context, signed_in, incident)
 
@@ -391,7 +424,9 @@ def _set_state(context: WebContext, request: Request, form: SubmittedForm) -> Re
             )
         except IncidentFormError as refused:
             session.rollback()
-            return _detail(context, request, signed_in, incident, problems=refused.problems)
+            return _detail(
+                context, session, request, signed_in, incident, problems=refused.problems
+            )
         session.commit()
         done = "state" if changed else "unchanged"
         return RedirectResponse(f"/admin/incidents/{incident.id}?done={done}", status_code=303)
@@ -413,6 +448,7 @@ def _note(context: WebContext, request: Request, form: SubmittedForm) -> Respons
             session.rollback()
             return _detail(
                 context,
+                session,
                 request,
                 signed_in,
                 incident,
