@@ -49,6 +49,9 @@ from safeclass.media.recording_files import (
 )
 from safeclass.store.models import (
     AuditEntry,
+    Incident,
+    IncidentSource,
+    IncidentState,
     Lesson,
     Recording,
     RecordingState,
@@ -314,6 +317,14 @@ def test_recordings_cut_short_by_a_restart_are_made_at_the_next_start(
     _hook(before, session_factory, lesson_id, _changed(clock.now, recording=True, number=2))
     _hook(before, session_factory, lesson_id, _changed(clock.now, recording=False, number=2))
     clock.now += timedelta(hours=2)
+    # What a conversion killed mid-way left: its work folder and its part-written file.
+    work = root / f".lesson-{lesson_id}-recording-2-converting-x1y2"
+    work.mkdir(parents=True)
+    (work / "staff-1-camera-1-video-1.webm").write_bytes(b"copy of the media")
+    partial = root / f".lesson-{lesson_id}-recording-2-abc.webm.partial"
+    partial.write_bytes(b"half a file")
+    unrelated = root / "notes.txt"
+    unrelated.write_text("not ours to delete")
     maker = FakeMaker()
     after = _keeper(session_factory, root, clock, maker)
 
@@ -332,6 +343,9 @@ def test_recordings_cut_short_by_a_restart_are_made_at_the_next_start(
     assert (cut_short.stop_reason, cut_short.ended_at) == (SERVER_RESTARTED, clock.now)
     assert stopped.stop_reason == "lesson_ended"
     assert len(maker.calls) == 2
+    assert not work.exists()
+    assert not partial.exists()
+    assert unrelated.exists()
 
 
 def test_a_conversion_cancelled_at_shutdown_is_made_at_the_next_start(
@@ -686,3 +700,62 @@ def test_exactly_the_recordings_past_their_period_are_deleted(
         n for n in range(1, len(ages) + 1) if output_path(root, world.oak_lesson_id, n).exists()
     }
     assert files == {n for n in expected if ages[n - 1] is not None}
+
+
+def test_retention_keeps_a_recording_that_holds_an_open_incident_or_is_still_being_made(
+    session_factory: sessionmaker[Session], world: World, clock: Clock, root: Path
+) -> None:
+    now = clock.now
+    kept = _ready_recording(session_factory, root, world.oak_lesson_id, ended_at=now - 60 * DAY)
+    with session_factory() as session:
+        recording = session.get_one(Recording, kept)
+        lesson = session.get_one(Lesson, world.oak_lesson_id)
+        # An incident still open, at a moment the recording holds.
+        during = recording.started_at + timedelta(minutes=10)
+        incident = Incident(
+            school_id=lesson.school_id,
+            lesson_id=lesson.id,
+            lesson_title=lesson.title,
+            source=IncidentSource.STAFF_REPORT,
+            state=IncidentState.IN_REVIEW,
+            category="behaviour",
+            description="Said something unkind.",
+            reported_by_name="Tess Teacher",
+            occurred_at=during,
+            opened_at=during,
+            updated_at=during,
+        )
+        session.add(incident)
+        # And a second recording, as old, still being made (its file is not there yet).
+        session.add(
+            Recording(
+                lesson_id=lesson.id,
+                school_id=lesson.school_id,
+                number=2,
+                state=RecordingState.PROCESSING,
+                started_at=now - 61 * DAY,
+                ended_at=now - 60 * DAY,
+                started_by_staff_id=lesson.host_id,
+                stop_reason="stopped",
+            )
+        )
+        session.commit()
+        incident_id = incident.id
+
+    report = run_retention(session_factory, now=now, recordings_root=root)
+
+    assert report.ok
+    assert report.total(RecordType.RECORDING) == 0
+    with session_factory() as session:
+        assert session.scalars(select(Recording.number).order_by(Recording.number)).all() == [1, 2]
+        session.get_one(Incident, incident_id).state = IncidentState.CLOSED
+        session.get_one(Incident, incident_id).closed_at = now
+        session.commit()
+
+    # Once the incident is closed, the recording goes; the one being made stays.
+    report = run_retention(session_factory, now=now, recordings_root=root)
+
+    assert report.total(RecordType.RECORDING) == 1
+    with session_factory() as session:
+        assert session.scalars(select(Recording.number)).all() == [2]
+    assert not (root / f"lesson-{world.oak_lesson_id}-recording-1.webm").exists()

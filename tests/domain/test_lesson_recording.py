@@ -192,3 +192,11 @@ def test_once_the_lesson_has_ended_staff_are_told_a_recording_needs_it_running()
     panel = lesson.view("host")["recording"]
     assert panel["can_start"] is False
     assert panel["why_not"] == "A recording can start once the lesson is running."
+
+
+def test_pupils_are_told_when_the_lesson_records_them_and_guests_that_it_does_not() -> None:
+    lesson = recording_lesson(named_guests=True, recording_excludes_pupils=False)
+    lesson.pupil_in(VISITOR)
+    lesson.do(StartRecording(actor="host"))
+    assert "Your camera, your voice" in lesson.view("amy")["lesson"]["recording_message"]
+    assert "Guests are not recorded" in lesson.view("visitor")["lesson"]["recording_message"]

@@ -35,6 +35,7 @@ from safeclass.domain.lesson.commands import (
     Disconnect,
     Join,
     Reconnect,
+    StartRecording,
     Tick,
     UpdateRoster,
 )
@@ -313,8 +314,9 @@ class LiveLessons:
         connection itself, never from what the client claims."""
         live = await self.lesson(lesson_id)
         async with live.lock:
-            if isinstance(command, Admit | AdmitNext | AdmitAll):
-                # Let in only on consent as it stands now, not as it stood at the knock.
+            if isinstance(command, Admit | AdmitNext | AdmitAll | StartRecording):
+                # Let in, or record, only on consent as it stands now, not as it stood at the
+                # knock.
                 await self._refresh_roster_locked(live)
             return await self._apply_locked(live, command)
 

@@ -108,6 +108,11 @@ class RecordingFileMissingError(RecordingUnavailableError):
 
 
 _Key = tuple[int, int]  # (lesson id, recording number)
+# A conversion's work folder and part-written file (`media.recording_files.make_recording`).
+_LEFTOVER = re.compile(
+    r"\.lesson-(?P<lesson>\d+)-recording-(?P<number>\d+)-"
+    r"(converting-.+|.+\.webm\.partial)"
+)
 
 
 class RecordingKeeper:
@@ -156,6 +161,7 @@ class RecordingKeeper:
         Returns how many were found. A keeper closed before (an app started again) opens again."""
         self._closed = False
         busy = set(self._conversions)
+        await asyncio.to_thread(self._clear_leftovers, busy)
         keys = await asyncio.to_thread(self._unfinished, busy)
         for key in keys:
             self._convert_soon(key, 0.0)
@@ -202,6 +208,22 @@ class RecordingKeeper:
                 key[0],
                 exc_info=(type(error), error, error.__traceback__),
             )
+
+    def _clear_leftovers(self, busy: set[_Key]) -> None:
+        """What a conversion cut short (the server killed mid-way) left beside the files: its
+        work folder and its part-written file, copies of the media nothing else would delete.
+        The recording itself is made again from its raw files."""
+        if not self.root.is_dir():
+            return
+        for path in self.root.iterdir():
+            found = _LEFTOVER.fullmatch(path.name)
+            if found is None or (int(found["lesson"]), int(found["number"])) in busy:
+                continue
+            log.info("removing %s, left by a conversion that did not finish", path.name)
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
 
     def _unfinished(self, busy: set[_Key]) -> list[_Key]:
         keys: list[_Key] = []

@@ -73,6 +73,7 @@ from safeclass.store.models import (
     LessonEventRecord,
     Pupil,
     Recording,
+    RecordingState,
     School,
     Trust,
     WebhookDelivery,
@@ -538,10 +539,24 @@ def _webhook_messages(session: Session, run: _Run, school_id: int) -> Deletion |
 
 def _recordings(session: Session, run: _Run, school_id: int) -> Deletion | None:
     record_type = RecordType.RECORDING
+    # A recording still being made is left for a later run; so is one that holds the moment of
+    # an incident still open (evidence the safeguarding lead may need), until it is closed.
+    in_open_incident = (
+        select(Incident.id)
+        .where(
+            Incident.lesson_id == Recording.lesson_id,
+            Incident.state != IncidentState.CLOSED,
+            Incident.occurred_at >= Recording.started_at,
+            Incident.occurred_at <= Recording.ended_at,
+        )
+        .exists()
+    )
     rows = session.execute(
         select(Recording.id, Recording.ended_at).where(
             Recording.school_id == school_id,
+            Recording.state.in_((RecordingState.READY, RecordingState.FAILED)),
             Recording.ended_at <= run.cutoff(record_type, school_id),
+            ~in_open_incident,
         )
     ).all()
     found = _due(run, record_type, school_id, rows)

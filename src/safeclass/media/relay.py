@@ -351,13 +351,19 @@ class MediaRelay:
         )
 
     async def _stop_recording(self, media: _LessonMedia, publisher: _Publisher) -> None:
-        publisher.recording = None
         secret = self._server.rooms.secret(media.lesson_id)
         try:
             await publisher.handle.send({"request": "configure", "record": False, "secret": secret})
         except JanusPluginError as error:
-            # Its publication is gone already, and Janus closed its files with it.
-            log.info("lesson %d: stopping a recording: %s", media.lesson_id, error)
+            if error.code not in (VideoRoomCode.NO_SUCH_FEED, VideoRoomCode.NOT_PUBLISHED):
+                # Janus may still be recording: what must stop stops for sure, by hanging the
+                # publication up (Janus closes its files; the client publishes again).
+                log.error("lesson %d: a recording did not stop: %s", media.lesson_id, error)
+                await self._hang_up_publisher(media, publisher)
+            else:
+                # Its publication is gone already, and Janus closed its files with it.
+                log.info("lesson %d: stopping a recording: %s", media.lesson_id, error)
+        publisher.recording = None
 
     async def _moderate_publication(
         self, media: _LessonMedia, publication: Publication, *, muted: bool

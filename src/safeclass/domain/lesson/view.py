@@ -116,12 +116,17 @@ def recording_words(state: LessonState, viewer: Participant) -> str | None:
             "This lesson is being recorded just now, and your parent or carer has not said yes "
             "to recording. You can come in when the recording stops: wait here, or leave."
         )
-    if state.rules.recording_excludes_pupils and viewer.person.role is Role.PUPIL:
+    if viewer.person.role is not Role.PUPIL:
+        return "This lesson is being recorded. Guests are not recorded."
+    if state.rules.recording_excludes_pupils:
         return (
             "This lesson is being recorded. Only your teachers' video and sound and shared "
             "screens are kept, not you."
         )
-    return "This lesson is being recorded."
+    return (
+        "This lesson is being recorded. Your camera, your voice and any screen you share are "
+        "recorded too."
+    )
 
 
 def _recording_panel(state: LessonState) -> dict[str, Any]:

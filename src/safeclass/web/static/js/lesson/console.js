@@ -912,7 +912,8 @@ parts.record.addEventListener("click", () => {
     view.recording && view.recording.excludes_pupils
       ? "The recording keeps staff video and sound and shared screens. Pupils' cameras and " +
         "sound are not recorded."
-      : "The recording keeps everyone's video and sound, pupils' too, and shared screens.";
+      : "The recording keeps the video and sound of staff and pupils, and shared screens. " +
+        "Guests are not recorded.";
   parts.recordDialog.showModal();
 });
 parts.recordDialog.addEventListener("close", () => {

@@ -94,7 +94,15 @@ export class LessonMedia extends EventTarget {
 
   // Ask to share the screen: the browser asks which screen, the server decides whether we may.
   async shareScreen() {
-    const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    // Never this tab, nor a whole screen: either could show the lesson itself, with pupils'
+    // faces, to the class (and into a recording). A window or another tab is offered instead.
+    const stream = await navigator.mediaDevices.getDisplayMedia({
+      video: true,
+      audio: false,
+      selfBrowserSurface: "exclude",
+      monitorTypeSurfaces: "exclude",
+      preferCurrentTab: false,
+    });
     this._screenStream = stream;
     this._wantScreen = true;
     for (const track of stream.getVideoTracks()) {
