@@ -582,8 +582,9 @@ CONSENT_REQUIRED_RECORDING = BoolSetting(
 )
 RECORDING_EXCLUDES_PUPIL_VIDEO = BoolSetting(
     key="recording_excludes_pupil_video",
-    title="Leave pupils' video out of recordings",
-    description="Recordings keep staff video, sound and shared screens, never pupils' cameras.",
+    title="Leave pupils out of recordings",
+    description="Recordings keep staff video, sound and shared screens, never pupils' cameras, "
+    "sound or screens.",
     clause="Risks (recordings showing pupils' faces)",
     default=True,
     strict_value=True,
