@@ -25,7 +25,7 @@ media tests do: the sample is recorded by a real Janus.
    - **baseline**: `janus-pp-rec in.mjr out.opus|out.webm` for each raw file, one after another,
      each started by a small launcher (`LAUNCHER`) that takes its peak from the kernel (`wait4`);
    - **SafeClass**: `make_recording` (safeclass.media.recording_files) in a fresh Python process
-     (`bench/recording.py --make ...`), which reads each file's header with janus-pp-rec, converts
+     (`bench/recording.py --make ...`), which reads each file's header from the file, converts
      each file, checks it, and stream-copies every track into the one WebM. That process reports
      its time (and where it went) and its own peak while making (VmHWM, reset just before); the
      janus-pp-rec it runs are the baseline's program on the same files.
@@ -751,7 +751,7 @@ def report(
         _paragraph(
             "Time in seconds, the median of the runs. Baseline: janus-pp-rec converting the three "
             "raw files, one after another. SafeClass: `make_recording`, timed in its own process: "
-            "reading each file's header with janus-pp-rec, the same three conversions, checking "
+            "reading each file's header, the same three conversions, checking "
             "each result, and stream-copying the three tracks into one WebM (fsynced); in brackets "
             "the whole child process, starting Python and importing PyAV included."
         ),
