@@ -549,3 +549,23 @@ def test_two_speakers_are_mixed_into_a_first_sound_track_that_everyone_hears(
     for when, (expected_heard, found) in heard.items():
         assert tuple(level > HEARD for level in found) == expected_heard, (when, found)
         assert all(level < NOT_HEARD for level in found if level <= HEARD), (when, found)
+
+
+@pytest.mark.media
+def test_the_same_person_on_two_devices_at_once_gets_a_track_for_each(
+    samples: Samples, folder: Path, tmp_path: Path
+) -> None:
+    # The teacher's first camera piece again, as from a second device at the same time.
+    for source in folder.glob("staff-7-camera-1-*.mjr"):
+        shutil.copy(source, folder / source.name.replace("-camera-1-", "-camera-9-"))
+    out = tmp_path / "lesson-1-recording-1.webm"
+
+    made = make_recording(folder, out, started_at=samples.started_at, titles=TITLES)
+
+    assert "Ms Rivers (device 2): camera" in made.tracks
+    assert "Ms Rivers (device 2): sound" in made.tracks
+    assert "Ms Rivers: camera" in made.tracks
+    # The second device's pictures start where they were recorded, not after the first's.
+    index = [title for _, title in _streams(out)].index("Ms Rivers (device 2): camera")
+    first_picture = next(iter(_frames(out, index)))
+    assert float(first_picture.time or 0) < ALLOWED_DRIFT

@@ -173,6 +173,7 @@ class _Track:
     purpose: str
     kind: str
     pieces: tuple[_Piece, ...]  # in time order
+    lane: int = 0  # 1, 2, ... for a second device's, a third's, recorded at the same time
 
     @property
     def first_written_us(self) -> int:
@@ -370,19 +371,48 @@ def _has_packets(converted: Path, kind: str) -> bool:
 
 
 def _group_tracks(pieces: list[_Piece]) -> list[_Track]:
+    """One track per person, purpose and kind, its pieces one after another. Pieces that overlap
+    in time (the same person on two devices, both recorded) go on a track of their own each
+    (`lane` 1, 2, ...), so that everything keeps its true place on the timeline."""
     grouped: dict[tuple[Person, str, str], list[_Piece]] = {}
     for piece in pieces:
         key = (piece.raw.person, piece.raw.purpose, piece.raw.kind)
         grouped.setdefault(key, []).append(piece)
-    return [
-        _Track(
-            person,
-            purpose,
-            kind,
-            tuple(sorted(found, key=lambda p: (p.first_written_us, p.raw.piece, p.raw.mid))),
-        )
-        for (person, purpose, kind), found in grouped.items()
-    ]
+    tracks = []
+    for (person, purpose, kind), found in grouped.items():
+        lanes: list[list[_Piece]] = []
+        ends: list[int] = []
+        for piece in sorted(found, key=lambda p: (p.first_written_us, p.raw.piece, p.raw.mid)):
+            end = piece.first_written_us + _duration_us(piece.converted)
+            lane = next(
+                (
+                    i
+                    for i, lane_end in enumerate(ends)
+                    if lane_end - _OVERLAP_US <= piece.first_written_us
+                ),
+                len(lanes),
+            )
+            if lane == len(lanes):
+                lanes.append([])
+                ends.append(end)
+            lanes[lane].append(piece)
+            ends[lane] = max(ends[lane], end)
+        tracks += [
+            _Track(person, purpose, kind, tuple(lane_pieces), lane=index)
+            for index, lane_pieces in enumerate(lanes)
+        ]
+    return tracks
+
+
+# Pieces of one source that overlap by less than this are one after the other (Janus closes one
+# file and opens the next a moment apart), not two devices at once.
+_OVERLAP_US = 500_000
+
+
+def _duration_us(converted: Path) -> int:
+    """How long a converted file lasts, in microseconds (0 when it does not say)."""
+    with av.open(str(converted)) as container:
+        return int(container.duration or 0)
 
 
 def _order_tracks(tracks: list[_Track]) -> list[_Track]:
@@ -424,6 +454,8 @@ def _output_title(track: _Output, titles: Mapping[Person, str]) -> str:
     if isinstance(track, _Mix):
         return MIXED_TITLE
     name = titles.get(track.person) or f"{_NEUTRAL_TITLE[track.person.role]} {track.person.id}"
+    if track.lane:
+        name = f"{name} (device {track.lane + 1})"
     return f"{name}: {_TRACK_LABEL[track.purpose, track.kind]}"
 
 
