@@ -389,6 +389,7 @@ def test_unusable_files_beside_good_ones_are_left_out_and_logged(
 
     assert made.tracks == ("Ms Rivers: camera", "Ms Rivers: sound", "Ms Rivers: screen")
     assert len(_streams(out)) == 3
+    assert made.left_out == len(unusable)  # counted, so the lesson's page can say so
     for name in unusable:
         assert any(
             name in record.getMessage() and record.levelno == logging.WARNING

@@ -374,3 +374,20 @@ def test_watching_a_file_missing_on_disk_gives_a_clear_page(
     assert response.status_code == 404
     assert FILE_MISSING.replace("'", "&#39;") in response.text
     assert _audit(session_factory, AUDIT_VIEWED) == []
+
+
+def test_a_recording_missing_some_parts_says_so(
+    client: TestClient, session_factory: sessionmaker[Session], world: World
+) -> None:
+    _add(session_factory, world.oak_lesson_id, 1, RecordingState.READY)
+    missing = _add(session_factory, world.oak_lesson_id, 2, RecordingState.READY)
+    with session_factory() as session:
+        session.get_one(Recording, missing).parts_left_out = 2
+        session.commit()
+    sign_in(client, OAK_TEACHER)
+
+    page = client.get(f"/admin/lessons/{world.oak_lesson_id}").text
+
+    assert page.count("Part of this recording is missing") == 1
+    assert "2 of the pieces the media server wrote could not be read" in page
+    assert page.count(">Watch</a>") == 2  # both can still be watched

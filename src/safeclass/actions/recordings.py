@@ -303,6 +303,7 @@ class RecordingKeeper:
             row.size_bytes = made.size_bytes
             row.duration_seconds = made.duration_seconds
             row.tracks = list(made.tracks)
+            row.parts_left_out = made.left_out
             row.failure = None
             return row.state
 

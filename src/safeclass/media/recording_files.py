@@ -148,6 +148,7 @@ class MadeRecording:
     size_bytes: int
     duration_seconds: float
     tracks: tuple[str, ...]  # track titles, in file order
+    left_out: int = 0  # raw files that could not be used (damaged, empty): logged, and counted
 
 
 LONGEST_LEAD_US = 5 * 60 * 1_000_000  # microseconds
@@ -217,7 +218,7 @@ def _make(
 ) -> MadeRecording:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.stem}-converting-") as work:
-        pieces = _convert_all(folder, Path(work))
+        pieces, left_out = _convert_all(folder, Path(work))
         if not pieces:
             raise RecordingConversionError("Nothing was recorded.")
         tracks = _with_mix(_order_tracks(_group_tracks(pieces)))
@@ -237,21 +238,30 @@ def _make(
             partial.unlink(missing_ok=True)
             raise
     return MadeRecording(
-        path=out, size_bytes=out.stat().st_size, duration_seconds=duration, tracks=names
+        path=out,
+        size_bytes=out.stat().st_size,
+        duration_seconds=duration,
+        tracks=names,
+        left_out=left_out,
     )
 
 
-def _convert_all(folder: Path, work: Path) -> list[_Piece]:
+def _convert_all(folder: Path, work: Path) -> tuple[list[_Piece], int]:
+    """The raw files converted, and how many of them could not be used."""
     pieces: list[_Piece] = []
+    left_out = 0
     for source in sorted(folder.iterdir()):
         raw = RawFile.parse(source.name)
         if raw is None:
             log.warning("Recording file %s left out: its name is not a recorded stream's", source)
+            left_out += 1
             continue
         piece = _convert(source, raw, work)
-        if piece is not None:
+        if piece is None:
+            left_out += 1
+        else:
             pieces.append(piece)
-    return pieces
+    return pieces, left_out
 
 
 def _convert(source: Path, raw: RawFile, work: Path) -> _Piece | None:

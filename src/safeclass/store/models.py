@@ -740,6 +740,9 @@ class Recording(Base):
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     failure: Mapped[str | None] = mapped_column(Text)  # in plain words, for the lesson's page
     tracks: Mapped[list[Any] | None] = mapped_column(JSON)  # the titles of the file's tracks
+    # Raw files Janus wrote that could not be used (damaged, empty): the file lacks those parts.
+    # Added in migration 0011.
+    parts_left_out: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     lesson: Mapped[Lesson] = relationship()
     school: Mapped[School] = relationship()
