@@ -67,21 +67,17 @@ if str(ROOT) not in sys.path:
 import av  # noqa: E402
 from aiortc import (  # noqa: E402
     MediaStreamTrack,
-    RTCConfiguration,
     RTCPeerConnection,
-    RTCSessionDescription,
 )
 from tests.media.helpers import janus_options, running_janus, why_media_cannot_run  # noqa: E402
-from tests.media.recording_samples import mjr_packets  # noqa: E402
+from tests.media.recording_samples import mjr_packets, publish  # noqa: E402
 
 import results as bench_results  # noqa: E402
 from safeclass.domain.lesson.model import Person, Role  # noqa: E402
 from safeclass.media import recording_files  # noqa: E402
 from safeclass.media.janus_client import (  # noqa: E402
-    HandleEvent,
     JanusClient,
     JanusHandle,
-    JanusSession,
 )
 from safeclass.media.recording_files import RawFile, make_recording, raw_base  # noqa: E402
 from safeclass.media.simulated import ToneTrack  # noqa: E402
@@ -222,8 +218,8 @@ async def record_sample(folder: Path, janus_folder: Path, seconds: float) -> dat
                     "lock_record": True,
                 }
             )
-            camera = await _publish(session, connections, [ToneTrack(), _CameraPicture()])
-            screen = await _publish(session, connections, [_ScreenPicture()])
+            camera = await publish(session, connections, [ToneTrack(), _CameraPicture()], room=ROOM)
+            screen = await publish(session, connections, [_ScreenPicture()], room=ROOM)
             await asyncio.sleep(1.0)  # the encoders settle on their bitrate
             started_at = datetime.now(UTC)
             await _configure(
@@ -241,39 +237,6 @@ async def record_sample(folder: Path, janus_folder: Path, seconds: float) -> dat
                 await connection.close()
             await client.close()
     return started_at
-
-
-async def _publish(
-    session: JanusSession, connections: list[RTCPeerConnection], tracks: list[MediaStreamTrack]
-) -> JanusHandle:
-    handle = await session.attach()
-    await handle.send({"request": "join", "ptype": "publisher", "room": ROOM, "display": "t"})
-    connection = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    connections.append(connection)
-    for track in tracks:
-        connection.addTrack(track)
-    await connection.setLocalDescription(await connection.createOffer())
-    media_up = asyncio.get_running_loop().create_future()
-
-    def on_event(event: HandleEvent) -> None:
-        if event.kind == "webrtcup" and not media_up.done():
-            media_up.set_result(None)
-
-    stop_listening = handle.add_listener(on_event)
-    try:
-        answer = await handle.send(
-            {"request": "publish", "audiocodec": "opus", "videocodec": "vp8"},
-            jsep={"type": "offer", "sdp": connection.localDescription.sdp},
-        )
-        if answer.jsep is None:
-            raise BenchError("Janus answered the publisher without an SDP answer")
-        await connection.setRemoteDescription(
-            RTCSessionDescription(str(answer.jsep["sdp"]), "answer")
-        )
-        await asyncio.wait_for(media_up, 15)
-    finally:
-        stop_listening()
-    return handle
 
 
 async def _configure(handle: JanusHandle, body: dict[str, Any]) -> None:

@@ -47,8 +47,8 @@ async def record_samples(folder: Path, janus_folder: Path) -> Samples:
     """Record with a real Janus into `folder` (named as `raw_base` names them)."""
     folder.mkdir(parents=True)
     async with _janus_room(janus_folder) as (session, connections):
-        camera = await _publish(session, connections, [ToneTrack(), PatternTrack("teacher")])
-        screen = await _publish(session, connections, [PatternTrack("screen")])
+        camera = await publish(session, connections, [ToneTrack(), PatternTrack("teacher")])
+        screen = await publish(session, connections, [PatternTrack("screen")])
 
         started = time.monotonic()
         started_at = datetime.now(UTC)
@@ -81,10 +81,10 @@ async def record_two_speakers(folder: Path, janus_folder: Path) -> TwoSpeakers:
     little later, off for a while, on again, and still on after the teacher's camera stopped."""
     folder.mkdir(parents=True)
     async with _janus_room(janus_folder) as (session, connections):
-        teacher = await _publish(
+        teacher = await publish(
             session, connections, [SineTrack(TEACHER_TONE_HZ), PatternTrack("teacher")]
         )
-        second = await _publish(session, connections, [SineTrack(SECOND_TEACHER_TONE_HZ)])
+        second = await publish(session, connections, [SineTrack(SECOND_TEACHER_TONE_HZ)])
 
         started_at = datetime.now(UTC)
         await _record(teacher, raw_base(folder, TEACHER, "camera", 1))
@@ -193,11 +193,16 @@ async def _janus_room(
             await client.close()
 
 
-async def _publish(
-    session: JanusSession, connections: list[RTCPeerConnection], tracks: list[MediaStreamTrack]
+async def publish(
+    session: JanusSession,
+    connections: list[RTCPeerConnection],
+    tracks: list[MediaStreamTrack],
+    *,
+    room: int = ROOM,
 ) -> JanusHandle:
+    """Publish `tracks` from aiortc in `room`; the handle once Janus has the media flowing."""
     handle = await session.attach()
-    await handle.send({"request": "join", "ptype": "publisher", "room": ROOM, "display": "t"})
+    await handle.send({"request": "join", "ptype": "publisher", "room": room, "display": "t"})
     connection = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     connections.append(connection)
     for track in tracks:
@@ -219,7 +224,7 @@ async def _publish(
         await connection.setRemoteDescription(
             RTCSessionDescription(str(answer.jsep["sdp"]), "answer")
         )
-        await asyncio.wait_for(media_up, 10)
+        await asyncio.wait_for(media_up, 15)
     finally:
         stop_listening()
     await asyncio.sleep(0.3)  # the first packets reach Janus
